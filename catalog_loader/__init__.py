@@ -1,0 +1,1 @@
+"""Real product data in, normalized :class:`sandbox.catalog.Product` records out."""
