@@ -1,7 +1,195 @@
-"""`prgym catalog` commands."""
+"""`prgym catalog` commands: build a snapshot from real data, search it, show a product, print stats."""
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
+from pathlib import Path
+
 import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from sandbox.catalog.search import SearchFilters, SearchMode, SearchRequest, SortOrder
 
 app = typer.Typer(no_args_is_help=True)
+console = Console()
+
+
+@app.command()
+def build(
+    out: Path = typer.Option(Path("snapshots/combined"), "--out", "-o", help="Snapshot directory to write."),
+    preset: list[str] = typer.Option(
+        None, "--preset", "-p", help="Preset source(s); default: every catalog in the data home."
+    ),
+    spec: list[Path] = typer.Option(None, "--spec", help="Source spec file(s) (JSON or TOML)."),
+    data_dir: Path = typer.Option(
+        None,
+        "--data-dir",
+        help="Folder with the sample datasets (default: $PRGYM_DATA_DIR or the data home).",
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+) -> None:
+    """Load sources into one catalog snapshot and print per-source counts and rejects."""
+    from catalog_loader.build import build_snapshot
+    from catalog_loader.datasets import DATASET_NAMES
+    from catalog_loader.fetch import FetchError, ensure_datasets
+    from catalog_loader.presets import SHARED_PRESETS
+    from catalog_loader.presets import preset as preset_specs
+    from catalog_loader.spec import load_spec_file
+
+    specs = []
+    for path in spec or []:
+        specs.extend(load_spec_file(path))
+    names = list(preset or [])
+    if not names and not specs:
+        names = list(SHARED_PRESETS)
+    if names:
+        # Sample datasets are fetched (and verified) on first use; a folder that already holds them is used as is.
+        try:
+            root = ensure_datasets([n for n in names if n in DATASET_NAMES], data_dir, progress=progress)
+        except FetchError as exc:
+            console.print(f"[red]{exc}")
+            raise typer.Exit(1) from exc
+        for name in names:
+            specs.extend(preset_specs(name, root))
+    result = build_snapshot(specs, out, show_progress=progress)
+    _print_build_summary(result)
+
+
+def _print_build_summary(result) -> None:
+    table = Table(title=f"snapshot {result.manifest.snapshot_id}  ({result.snapshot_dir})")
+    for column in ("source", "read", "loaded", "rejected", "duplicates"):
+        table.add_column(column, justify="left" if column == "source" else "right")
+    for r in result.reports:
+        table.add_row(r.source, f"{r.read:,}", f"{r.loaded:,}", f"{r.rejected:,}", f"{r.duplicates:,}")
+    table.add_row(
+        "[bold]total",
+        *(
+            f"[bold]{sum(getattr(r, c) for r in result.reports):,}"
+            for c in ("read", "loaded", "rejected", "duplicates")
+        ),
+    )
+    console.print(table)
+    for r in result.reports:
+        for reject in r.first_rejects[:3]:
+            console.print(
+                f"  reject {reject.source} {Path(reject.file).name}:{reject.line} "
+                f"field={reject.field or '-'}: {reject.reason}"
+            )
+    console.print(
+        f"{result.manifest.n_products:,} products in {result.load_seconds + result.index_seconds:.1f} s "
+        f"({result.products_per_second:,.0f} products/s); rejects listed in "
+        f"{result.snapshot_dir / 'rejects.jsonl'}"
+    )
+
+
+def _open_backend(snapshot: Path, mode: SearchMode):
+    from sandbox.catalog.lexical import TantivyBackend
+
+    if mode is SearchMode.lexical:
+        return TantivyBackend(snapshot)
+    from sandbox.catalog.dense import open_hybrid_backend
+
+    return open_hybrid_backend(snapshot)
+
+
+@app.command()
+def search(
+    snapshot: Path = typer.Argument(..., help="Snapshot directory."),
+    query: str = typer.Argument("", help="Query text (empty: browse by filters)."),
+    price_min: float = typer.Option(None, help="Lowest price."),
+    price_max: float = typer.Option(None, help="Highest price."),
+    brand: list[str] = typer.Option(None, "--brand", help="Brand (repeat for any of several)."),
+    category: str = typer.Option(None, help='Category prefix, e.g. "Electronics > Audio".'),
+    shop: str = typer.Option(None, help="Shop id."),
+    min_rating: float = typer.Option(None, help="Lowest rating."),
+    service: list[str] = typer.Option(None, "--service", help="Required service (repeatable)."),
+    in_stock: bool = typer.Option(None, "--in-stock/--out-of-stock", help="Stock status."),
+    source: str = typer.Option(None, help="Only this dataset."),
+    sort: SortOrder = typer.Option(SortOrder.relevance, help="Result order."),
+    mode: SearchMode = typer.Option(SearchMode.lexical, help="Retriever."),
+    page: int = typer.Option(1, min=1),
+    page_size: int = typer.Option(10, min=1, max=100),
+    as_json: bool = typer.Option(False, "--json", help="Print the raw result as JSON."),
+) -> None:
+    """Search a snapshot with filters and print a page of hits."""
+    try:
+        filters = SearchFilters(
+            price_min=price_min,
+            price_max=price_max,
+            brands=brand or [],
+            category=category,
+            shop_id=shop,
+            min_rating=min_rating,
+            services=service or [],
+            in_stock=in_stock,
+            source=source,
+        )
+        request = SearchRequest(
+            query=query, filters=filters, sort=sort, mode=mode, page=page, page_size=page_size
+        )
+    except ValidationError as exc:
+        console.print(f"[red]invalid search: {exc}")
+        raise typer.Exit(2) from exc
+    backend = _open_backend(snapshot, mode)
+    result = backend.search(request)
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+        return
+    products = backend.get_products([h.product_id for h in result.hits])
+    table = Table(title=f"{result.total:,} matches, page {result.page}")
+    for column in ("#", "product_id", "score", "title", "brand", "price", "rating"):
+        table.add_column(column)
+    for rank, (hit, product) in enumerate(zip(result.hits, products, strict=False), start=request.offset + 1):
+        assert product is not None
+        table.add_row(
+            str(rank),
+            hit.product_id,
+            f"{hit.score:.3f}",
+            product.title[:70],
+            product.brand or "",
+            _price(product.price, product.currency),
+            "" if product.rating is None else f"{product.rating:.1f}",
+        )
+    console.print(table)
+
+
+def _price(price: Decimal | None, currency: str | None) -> str:
+    return "" if price is None else f"{price} {currency or ''}".strip()
+
+
+@app.command()
+def show(
+    snapshot: Path = typer.Argument(..., help="Snapshot directory."),
+    product_id: str = typer.Argument(..., help="Product id, e.g. bestbuy:4984700."),
+) -> None:
+    """Print one product's full record as JSON."""
+    from sandbox.catalog.snapshot import Snapshot
+
+    (product,) = Snapshot(snapshot).store.get([product_id])
+    if product is None:
+        console.print(f"[red]no product {product_id!r} in {snapshot}")
+        raise typer.Exit(1)
+    typer.echo(product.model_dump_json(indent=2, exclude_defaults=True))
+
+
+@app.command()
+def stats(snapshot: Path = typer.Argument(..., help="Snapshot directory.")) -> None:
+    """Print the manifest: id, counts per source, index settings, size on disk."""
+    from sandbox.catalog.snapshot import Snapshot
+
+    snap = Snapshot(snapshot)
+    manifest = snap.manifest
+    size = sum(p.stat().st_size for p in snap.dir.rglob("*") if p.is_file())
+    console.print(
+        f"[bold]{manifest.snapshot_id}[/]  {manifest.n_products:,} products, {size / 1e6:.1f} MB on disk"
+    )
+    table = Table()
+    for column in ("source", "read", "loaded", "rejected", "duplicates"):
+        table.add_column(column)
+    for s in manifest.sources:
+        table.add_row(s.source, f"{s.read:,}", f"{s.loaded:,}", f"{s.rejected:,}", f"{s.duplicates:,}")
+    console.print(table)
+    console.print_json(json.dumps({"lexical": manifest.lexical, "extras": manifest.extras}))

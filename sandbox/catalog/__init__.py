@@ -2,7 +2,14 @@
 
 from sandbox.catalog.backend import CatalogBackend
 from sandbox.catalog.product import PRODUCT_SCHEMA_VERSION, Product
-from sandbox.catalog.search import SearchFilters, SearchHit, SearchMode, SearchRequest, SearchResult, SortOrder
+from sandbox.catalog.search import (
+    SearchFilters,
+    SearchHit,
+    SearchMode,
+    SearchRequest,
+    SearchResult,
+    SortOrder,
+)
 
 __all__ = [
     "PRODUCT_SCHEMA_VERSION",

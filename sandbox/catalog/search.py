@@ -10,6 +10,8 @@ from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from sandbox.catalog.product import Product
+
 MAX_PAGE_SIZE = 100
 
 
@@ -59,7 +61,10 @@ class SearchFilters(BaseModel):
     shop_id: str | None = Field(default=None, description="Only offers from this shop.")
     min_rating: float | None = Field(default=None, ge=0, le=5, description="Lowest average rating.")
     services: list[str] = Field(default_factory=list, description="Every one of these services (e.g. COD).")
-    in_stock: bool | None = Field(default=None, description="True: only products known to be in stock.")
+    in_stock: bool | None = Field(
+        default=None,
+        description="True: only products known to be in stock; False: only those known to be out.",
+    )
     source: str | None = Field(default=None, description="Only products from this dataset.")
 
     @field_validator("brands", "services", mode="before")
@@ -77,6 +82,40 @@ class SearchFilters(BaseModel):
 
     def is_empty(self) -> bool:
         return self == SearchFilters()
+
+    def matches(self, product: Product) -> bool:
+        """The reference meaning of every filter, in plain Python.
+
+        Backends implement filters natively (tantivy clauses, numpy masks, Elasticsearch queries); the tests hold
+        each of them to this definition. A product with an unknown value never satisfies a filter on that value.
+        """
+        price = float(product.price) if product.price is not None else None
+        if self.price_min is not None and (price is None or price < self.price_min):
+            return False
+        if self.price_max is not None and (price is None or price > self.price_max):
+            return False
+        if self.min_rating is not None and (product.rating is None or product.rating < self.min_rating):
+            return False
+        if self.brands and (
+            product.brand is None
+            or normalize_key(product.brand) not in {normalize_key(b) for b in self.brands}
+        ):
+            return False
+        if (category := self.category_key()) is not None and category not in category_prefixes(
+            product.category_path
+        ):
+            return False
+        if self.shop_id and (
+            product.shop_id is None or normalize_key(product.shop_id) != normalize_key(self.shop_id)
+        ):
+            return False
+        if self.services and not {normalize_key(s) for s in self.services} <= {
+            normalize_key(s) for s in product.services
+        }:
+            return False
+        if self.in_stock is not None and product.in_stock is not self.in_stock:
+            return False
+        return not (self.source and normalize_key(product.source) != normalize_key(self.source))
 
     def category_key(self) -> str | None:
         """The category filter in the normalized form that :func:`category_prefixes` indexes."""

@@ -1,0 +1,265 @@
+"""Embedded BM25 search over a snapshot with tantivy: the default ``CatalogBackend``.
+
+Query text is analyzed in Python with the very analyzer the index uses, and turned into term queries per field
+with field boosts. Building the query ourselves (instead of tantivy's query parser) means agent text can never
+be a syntax error, and field weighting is explicit. Filters are exact-term and range clauses that must match.
+Tantivy ranks; we break score ties by ordinal (= product id order) so every page is deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import tantivy
+
+from sandbox.catalog.product import Product
+from sandbox.catalog.search import (
+    SearchFilters,
+    SearchHit,
+    SearchRequest,
+    SearchResult,
+    SortOrder,
+    category_prefixes,
+    normalize_key,
+)
+from sandbox.catalog.snapshot import Snapshot
+
+LEXICAL_DIRNAME = "lexical"
+ANALYZER_NAME = "prgym_en"
+ANALYZER_DESCRIPTION = "simple tokenizer, remove_long(40), lowercase, ascii_fold, english stemmer"
+
+# BM25 fields and their query-time boosts: a word in the title says more about the product than one in the
+# description. Recorded in the manifest so a benchmark can name the configuration it measured.
+FIELD_BOOSTS: dict[str, float] = {
+    "title": 2.0,
+    "brand": 1.5,
+    "category": 1.0,
+    "attributes": 0.6,
+    "description": 0.3,
+}
+
+_MISSING_LOW = -1.0  # sorts after every real value in descending orders
+_MISSING_HIGH = 1e30  # sorts after every real value in ascending orders
+
+
+def build_analyzer() -> tantivy.TextAnalyzer:
+    """The text analyzer shared by indexing and query analysis (they must agree token for token)."""
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(40))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.ascii_fold())
+        .filter(tantivy.Filter.stemmer("english"))
+        .build()
+    )
+
+
+def build_schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    for name in FIELD_BOOSTS:
+        builder.add_text_field(name, tokenizer_name=ANALYZER_NAME, index_option="freq")
+    for name in ("brand_key", "category_key", "shop_key", "service_key", "source_key"):
+        builder.add_text_field(name, tokenizer_name="raw", index_option="basic")
+    builder.add_unsigned_field("ord", fast=True, indexed=True)
+    builder.add_unsigned_field("in_stock", indexed=True)
+    builder.add_float_field("price", indexed=True, fast=True)
+    builder.add_float_field("rating", indexed=True, fast=True)
+    for name in ("price_asc", "price_desc", "rating_desc", "popularity_desc"):
+        builder.add_float_field(name, fast=True)
+    return builder.build()
+
+
+def _document(ord_: int, product: Product) -> tantivy.Document:
+    doc = tantivy.Document()
+    doc.add_unsigned("ord", ord_)
+    doc.add_text("title", product.title)
+    if product.brand:
+        doc.add_text("brand", product.brand)
+        doc.add_text("brand_key", normalize_key(product.brand))
+    if product.category_path:
+        doc.add_text("category", " ".join(product.category_path))
+        for prefix in category_prefixes(product.category_path):
+            doc.add_text("category_key", prefix)
+    if product.attributes:
+        doc.add_text("attributes", " ".join(" ".join(values) for values in product.attributes.values()))
+    text = " ".join(filter(None, [product.description, *product.bullet_points]))
+    if text:
+        doc.add_text("description", text)
+    if product.shop_id:
+        doc.add_text("shop_key", normalize_key(product.shop_id))
+    for service in product.services:
+        doc.add_text("service_key", normalize_key(service))
+    doc.add_text("source_key", normalize_key(product.source))
+    if product.in_stock is not None:
+        doc.add_unsigned("in_stock", int(product.in_stock))
+    price = float(product.price) if product.price is not None else None
+    if price is not None:
+        doc.add_float("price", price)
+    if product.rating is not None:
+        doc.add_float("rating", product.rating)
+    doc.add_float("price_asc", price if price is not None else _MISSING_HIGH)
+    doc.add_float("price_desc", price if price is not None else _MISSING_LOW)
+    doc.add_float("rating_desc", product.rating if product.rating is not None else _MISSING_LOW)
+    doc.add_float("popularity_desc", product.popularity if product.popularity is not None else _MISSING_LOW)
+    return doc
+
+
+def build_lexical_index(snapshot: Snapshot, *, heap_bytes: int = 256_000_000, progress=None) -> dict:
+    """Index every product of ``snapshot`` into ``<snapshot>/lexical``; returns what the manifest records.
+
+    ``progress`` is an optional callable taking the number of products just indexed (for a progress bar).
+    One writer thread keeps segment layout, and so scores, independent of scheduling.
+    """
+    directory = snapshot.dir / LEXICAL_DIRNAME
+    directory.mkdir(parents=True, exist_ok=True)
+    index = tantivy.Index(build_schema(), path=str(directory), reuse=False)
+    index.register_tokenizer(ANALYZER_NAME, build_analyzer())
+    writer = index.writer(heap_size=heap_bytes, num_threads=1)
+    batch = 0
+    for ord_, product in snapshot.store.iter_products():
+        writer.add_document(_document(ord_, product))
+        batch += 1
+        if progress is not None and batch == 2000:
+            progress(batch)
+            batch = 0
+    writer.commit()
+    writer.wait_merging_threads()
+    if progress is not None and batch:
+        progress(batch)
+    return {"engine": "tantivy", "analyzer": ANALYZER_DESCRIPTION, "field_boosts": FIELD_BOOSTS}
+
+
+class TantivyBackend:
+    """BM25 search over a snapshot's tantivy index (see the module docstring for the ranking rules).
+
+    One instance is safe to share between env instances and threads of a process: the searcher is read-only.
+    """
+
+    def __init__(self, snapshot: Snapshot | Path | str) -> None:
+        self.snapshot = snapshot if isinstance(snapshot, Snapshot) else Snapshot(snapshot)
+        self.snapshot_id = self.snapshot.snapshot_id
+        directory = self.snapshot.dir / LEXICAL_DIRNAME
+        if not directory.is_dir():
+            raise FileNotFoundError(f"snapshot {self.snapshot.dir} has no lexical index ({directory})")
+        self._index = tantivy.Index.open(str(directory))
+        self._analyzer = build_analyzer()
+        self._index.register_tokenizer(ANALYZER_NAME, self._analyzer)
+        self._schema = self._index.schema
+        self._searcher = self._index.searcher()
+
+    def __len__(self) -> int:
+        return len(self.snapshot)
+
+    def get_products(self, product_ids: Sequence[str]) -> list[Product | None]:
+        return self.snapshot.store.get(product_ids)
+
+    # -- query construction -------------------------------------------------------------------------------------
+
+    def analyze(self, text: str) -> list[str]:
+        """Distinct index terms of ``text`` in first-seen order."""
+        return list(dict.fromkeys(self._analyzer.analyze(text)))
+
+    def _text_query(self, terms: Iterable[str]) -> tantivy.Query | None:
+        clauses = [
+            (
+                tantivy.Occur.Should,
+                tantivy.Query.boost_query(tantivy.Query.term_query(self._schema, field, term), boost),
+            )
+            for term in terms
+            for field, boost in FIELD_BOOSTS.items()
+        ]
+        return tantivy.Query.boolean_query(clauses) if clauses else None
+
+    def _filter_clauses(self, filters: SearchFilters) -> list[tantivy.Query]:
+        schema, q = self._schema, tantivy.Query
+        out: list[tantivy.Query] = []
+        if filters.price_min is not None or filters.price_max is not None:
+            out.append(
+                q.range_query(schema, "price", tantivy.FieldType.Float, filters.price_min, filters.price_max)
+            )
+        if filters.min_rating is not None:
+            out.append(q.range_query(schema, "rating", tantivy.FieldType.Float, filters.min_rating, None))
+        if filters.brands:
+            out.append(q.term_set_query(schema, "brand_key", [normalize_key(b) for b in filters.brands]))
+        if (category := filters.category_key()) is not None:
+            out.append(q.term_query(schema, "category_key", category))
+        if filters.shop_id:
+            out.append(q.term_query(schema, "shop_key", normalize_key(filters.shop_id)))
+        for service in filters.services:
+            out.append(q.term_query(schema, "service_key", normalize_key(service)))
+        if filters.in_stock is not None:
+            out.append(q.term_query(schema, "in_stock", int(filters.in_stock)))
+        if filters.source:
+            out.append(q.term_query(schema, "source_key", normalize_key(filters.source)))
+        return out
+
+    def build_query(self, text: str, filters: SearchFilters) -> tuple[tantivy.Query, bool]:
+        """The tantivy query for ``text`` under ``filters``, and whether it is scored by text relevance."""
+        text_query = self._text_query(self.analyze(text))
+        filter_clauses = self._filter_clauses(filters)
+        if text_query is None and not filter_clauses:
+            return tantivy.Query.all_query(), False
+        clauses = [(tantivy.Occur.Must, c) for c in filter_clauses]
+        if text_query is not None:
+            clauses.append((tantivy.Occur.Must, text_query))
+        return tantivy.Query.boolean_query(clauses), text_query is not None
+
+    # -- ranking --------------------------------------------------------------------------------------------------
+
+    def _top(
+        self, query: tantivy.Query, need: int, order_field: str | None, descending: bool
+    ) -> tuple[list[tuple[float, int]], int]:
+        """The first ``need`` (key, ordinal) pairs in (key, ordinal) order, and the total match count.
+
+        Tantivy's order among equal keys is not the product-id order we promise, so fetch a margin and, if the
+        tie group at the cut runs past what was fetched, fetch more until it does not.
+        """
+        order = tantivy.Order.Desc if descending else tantivy.Order.Asc
+        limit = need + 16
+        while True:
+            result = self._searcher.search(query, limit, count=True, order_by_field=order_field, order=order)
+            hits = result.hits
+            if not hits:
+                return [], int(result.count or 0)
+            ords = self._searcher.fast_field_values("ord", [addr for _, addr in hits])
+            pairs = [(float(key), int(o)) for (key, _), o in zip(hits, ords, strict=True)]
+            exhausted = len(hits) < limit
+            if exhausted or need == 0 or pairs[-1][0] != pairs[min(need, len(pairs)) - 1][0]:
+                sign = -1.0 if descending else 1.0
+                pairs.sort(key=lambda p: (sign * p[0], p[1]))
+                return pairs[:need], int(result.count)
+            limit *= 2
+
+    def ranked(self, text: str, filters: SearchFilters, limit: int) -> tuple[list[SearchHit], int]:
+        """Top ``limit`` hits by BM25 (ties by product id) and the total match count: the input for fusion."""
+        return self._ranked(text, filters, SortOrder.relevance, limit)
+
+    def _ranked(
+        self, text: str, filters: SearchFilters, sort: SortOrder, need: int
+    ) -> tuple[list[SearchHit], int]:
+        query, scored = self.build_query(text, filters)
+        if sort is SortOrder.relevance and scored:
+            field, descending = None, True
+        elif sort is SortOrder.relevance:
+            field, descending = "ord", False  # nothing to score: browse in product-id order
+        else:
+            field, descending = {
+                SortOrder.price_asc: ("price_asc", False),
+                SortOrder.price_desc: ("price_desc", True),
+                SortOrder.rating: ("rating_desc", True),
+                SortOrder.popularity: ("popularity_desc", True),
+            }[sort]
+        pairs, total = self._top(query, need, field, descending)
+        if field == "ord":
+            pairs = [(0.0, o) for _, o in pairs]
+        ids = self.snapshot.store.id_at([o for _, o in pairs])
+        return [SearchHit(product_id=pid, score=key) for pid, (key, _) in zip(ids, pairs, strict=True)], total
+
+    def search(self, request: SearchRequest) -> SearchResult:
+        hits, total = self._ranked(
+            request.query, request.filters, request.sort, request.offset + request.page_size
+        )
+        return SearchResult(
+            hits=hits[request.offset :], total=total, page=request.page, page_size=request.page_size
+        )

@@ -1,0 +1,118 @@
+"""Catalog snapshots: a directory that pins one exact catalog (products, counts, indexes) under a content id.
+
+Every episode records the snapshot id it ran against, so results can be traced to the exact products an agent
+saw. The id hashes the canonical product records in id order plus the schema and format versions: the same input
+always yields the same id, and any change to a product yields a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from sandbox import __version__
+from sandbox.catalog.product import PRODUCT_SCHEMA_VERSION
+from sandbox.catalog.store import STORE_FILENAME, ProductStore
+
+SNAPSHOT_FORMAT_VERSION = 1
+MANIFEST_FILENAME = "manifest.json"
+REJECTS_FILENAME = "rejects.jsonl"
+
+
+class IncompatibleSnapshotError(RuntimeError):
+    """The snapshot on disk was written by a prgym whose format this one cannot read."""
+
+
+class SourceCounts(BaseModel):
+    """How one source's rows ended up: ``read == loaded + rejected + duplicates``."""
+
+    source: str
+    read: int
+    loaded: int
+    rejected: int
+    duplicates: int
+
+
+class SnapshotManifest(BaseModel):
+    """``manifest.json``: what the snapshot holds and which code can read it."""
+
+    format_version: int = SNAPSHOT_FORMAT_VERSION
+    product_schema_version: int = PRODUCT_SCHEMA_VERSION
+    snapshot_id: str
+    prgym_version: str = __version__
+    built_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    n_products: int
+    sources: list[SourceCounts] = Field(default_factory=list)
+    lexical: dict[str, Any] = Field(default_factory=dict)
+    extras: dict[str, Any] = Field(
+        default_factory=dict, description="Optional indexes (e.g. dense) record here."
+    )
+
+
+def compute_snapshot_id(store: ProductStore) -> str:
+    """Content hash over the canonical records in id order, salted with the schema and format versions."""
+    digest = hashlib.sha256(f"prgym-snapshot/{SNAPSHOT_FORMAT_VERSION}/{PRODUCT_SCHEMA_VERSION}\n".encode())
+    for _, product_id, doc in store.iter_raw():
+        digest.update(product_id.encode())
+        digest.update(b"\x1f")
+        digest.update(doc.encode())
+        digest.update(b"\x1e")
+    return "cat-" + digest.hexdigest()[:20]
+
+
+def write_manifest(directory: Path, manifest: SnapshotManifest) -> None:
+    path = directory / MANIFEST_FILENAME
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_manifest(directory: Path) -> SnapshotManifest:
+    """Read and check a manifest; an unknown format or schema version fails with what to do about it."""
+    path = directory / MANIFEST_FILENAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{directory} is not a catalog snapshot (no {MANIFEST_FILENAME})")
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    found = (raw.get("format_version"), raw.get("product_schema_version"))
+    wanted = (SNAPSHOT_FORMAT_VERSION, PRODUCT_SCHEMA_VERSION)
+    if found != wanted:
+        raise IncompatibleSnapshotError(
+            f"snapshot {directory} has format {found[0]} / product schema {found[1]} "
+            f"(written by prgym {raw.get('prgym_version', '?')}); this prgym {__version__} reads format "
+            f"{wanted[0]} / product schema {wanted[1]}. Rebuild it with `prgym catalog build`."
+        )
+    try:
+        return SnapshotManifest.model_validate(raw)
+    except ValidationError as exc:
+        raise IncompatibleSnapshotError(f"snapshot manifest {path} is malformed: {exc}") from exc
+
+
+class Snapshot:
+    """An opened snapshot directory: manifest plus product store. Indexes are opened by their backends."""
+
+    def __init__(self, directory: Path | str) -> None:
+        self.dir = Path(directory)
+        self.manifest = read_manifest(self.dir)
+        self.store = ProductStore(self.dir / STORE_FILENAME)
+        if len(self.store) != self.manifest.n_products:
+            raise IncompatibleSnapshotError(
+                f"snapshot {self.dir}: manifest says {self.manifest.n_products} products, "
+                f"store holds {len(self.store)}; the snapshot is damaged, rebuild it"
+            )
+
+    @property
+    def snapshot_id(self) -> str:
+        return self.manifest.snapshot_id
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    def update_extras(self, key: str, value: dict[str, Any]) -> None:
+        """Record an optional index's parameters (e.g. the dense model) in the manifest."""
+        self.manifest.extras[key] = value
+        write_manifest(self.dir, self.manifest)
