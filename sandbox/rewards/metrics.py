@@ -1,0 +1,81 @@
+"""Episode metrics (DESIGN section 7): Effective Product Count, grounding, constraints, format, pass^k.
+
+Each metric is a small pure function over catalog records, so the supervisor, the terminal reward and offline
+evaluation compute the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from math import comb
+
+from pydantic import BaseModel
+
+from sandbox.catalog.backend import CatalogBackend
+from sandbox.catalog.product import Product
+from sandbox.rewards.citations import cited_product_ids
+from sandbox.rewards.grounding import ClaimCheck, check_report, grounding_accuracy
+from sandbox.tasks.models import HardConstraints
+from sandbox.tools.catalog_tools import products_by_id
+
+
+def effective_product_count(cited_ids: Sequence[str], products: Mapping[str, Product]) -> int:
+    """Distinct cited ids that exist in the catalog snapshot (ProductResearch's EPC)."""
+    return len({pid for pid in cited_ids if pid in products})
+
+
+def constraint_satisfying(
+    cited_ids: Sequence[str], products: Mapping[str, Product], constraints: HardConstraints
+) -> list[str]:
+    """Distinct cited ids that exist and meet every hard constraint, in first-cited order."""
+    return [
+        pid for pid in dict.fromkeys(cited_ids) if pid in products and constraints.satisfied_by(products[pid])
+    ]
+
+
+def format_validity(valid_actions: int, actions: int) -> float:
+    """Share of the agent's actions that were well-formed (parsable, known tool, valid arguments)."""
+    return valid_actions / actions if actions else 0.0
+
+
+def pass_hat_k(successes: int, trials: int, k: int) -> float:
+    """pass^k for one task: the chance that ``k`` trials drawn without replacement all succeed."""
+    if not 0 < k <= trials:
+        raise ValueError(f"k must be in 1..trials ({trials}), got {k}")
+    return comb(successes, k) / comb(trials, k)
+
+
+class ReportMetrics(BaseModel):
+    """What a research report achieves, measured against the catalog and the task's hard constraints."""
+
+    cited_ids: list[str]
+    unknown_ids: list[str]
+    effective_product_count: int
+    constraint_satisfying_count: int
+    constraint_satisfaction: float
+    grounding_accuracy: float | None
+    claims_checked: int
+    claims_disagreeing: int
+
+
+def report_metrics(
+    report: str, backend: CatalogBackend, constraints: HardConstraints
+) -> tuple[ReportMetrics, dict[str, Product], list[ClaimCheck]]:
+    """Metrics of ``report``, plus the cited records and claim checks (for critiques that quote them)."""
+    cited = cited_product_ids(report)
+    products = products_by_id(backend, cited)
+    checks = check_report(report, products)
+    satisfying = constraint_satisfying(cited, products, constraints)
+    existing = effective_product_count(cited, products)
+    checkable = [c for c in checks if c.verdict != "unverifiable"]
+    metrics = ReportMetrics(
+        cited_ids=cited,
+        unknown_ids=[pid for pid in cited if pid not in products],
+        effective_product_count=existing,
+        constraint_satisfying_count=len(satisfying),
+        constraint_satisfaction=len(satisfying) / existing if existing else 0.0,
+        grounding_accuracy=grounding_accuracy(checks),
+        claims_checked=len(checkable),
+        claims_disagreeing=sum(c.verdict == "disagrees" for c in checkable),
+    )
+    return metrics, products, checks

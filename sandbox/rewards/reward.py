@@ -1,0 +1,150 @@
+"""The terminal reward: a weighted sum of named components in [0, 1], configurable, with its breakdown.
+
+Research tasks (defaults): ``accepted`` (the supervisor accepted the report), ``effective_products``
+(constraint-satisfying cited products / ``epc_target``, capped at 1), ``grounding`` (grounding accuracy; 0 when
+the report makes no checkable claim), ``constraints`` (share of cited products meeting every hard constraint) and
+``format`` (share of well-formed actions). Shopping tasks: ``success``, ``r_pro`` and ``format``. Weights are
+configuration; a component with weight 0 is still computed and reported. The env puts the components in
+``info["reward_components"]`` and every raw figure (EPC, r_pro, ...) in ``info["metrics"]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from sandbox.catalog.backend import CatalogBackend
+from sandbox.rewards.metrics import format_validity, report_metrics
+from sandbox.rewards.shoppingbench import TITLE_THRESHOLD, TitleSimilarity, score_shopping_task, token_cosine
+from sandbox.tasks.models import ResearchTask, ShoppingTask
+
+DEFAULT_RESEARCH_WEIGHTS = {
+    "accepted": 0.3,
+    "effective_products": 0.2,
+    "grounding": 0.2,
+    "constraints": 0.2,
+    "format": 0.1,
+}
+DEFAULT_SHOPPING_WEIGHTS = {"success": 0.5, "r_pro": 0.4, "format": 0.1}
+
+
+class RewardConfig(BaseModel):
+    """Which components count and how much. Unknown component names are rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    research_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_RESEARCH_WEIGHTS))
+    shopping_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_SHOPPING_WEIGHTS))
+    epc_target: int = Field(default=10, ge=1, description="Constraint-satisfying products for full credit.")
+    title_threshold: float = Field(default=TITLE_THRESHOLD, ge=0, le=1)
+
+    @field_validator("research_weights")
+    @classmethod
+    def _research_names(cls, value: dict[str, float]) -> dict[str, float]:
+        return _check_weights(value, DEFAULT_RESEARCH_WEIGHTS)
+
+    @field_validator("shopping_weights")
+    @classmethod
+    def _shopping_names(cls, value: dict[str, float]) -> dict[str, float]:
+        return _check_weights(value, DEFAULT_SHOPPING_WEIGHTS)
+
+
+def _check_weights(value: dict[str, float], known: dict[str, float]) -> dict[str, float]:
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise ValueError(f"unknown reward components {unknown}; known: {sorted(known)}")
+    if any(w < 0 for w in value.values()):
+        raise ValueError("reward weights must be non-negative")
+    return value
+
+
+class EpisodeSummary(BaseModel):
+    """What the reward needs to know about a finished episode."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    task: ResearchTask | ShoppingTask
+    report: str | None = None
+    recommended: list[str] = Field(default_factory=list)
+    accepted: bool = False
+    actions: int = 0
+    valid_actions: int = 0
+    truncated: bool = False
+
+
+class RewardBreakdown(BaseModel):
+    total: float
+    components: dict[str, float]
+    weights: dict[str, float]
+    metrics: dict[str, Any]
+
+
+class RewardFunction(Protocol):
+    """Anything that turns a finished episode into a reward with its breakdown."""
+
+    def __call__(self, summary: EpisodeSummary, backend: CatalogBackend) -> RewardBreakdown: ...
+
+
+class CompositeReward:
+    """The default :class:`RewardFunction`: weighted components (see the module docstring)."""
+
+    def __init__(
+        self, config: RewardConfig | None = None, *, similarity: TitleSimilarity = token_cosine
+    ) -> None:
+        self.config = config or RewardConfig()
+        self.similarity = similarity
+
+    def __call__(self, summary: EpisodeSummary, backend: CatalogBackend) -> RewardBreakdown:
+        fmt = format_validity(summary.valid_actions, summary.actions)
+        if isinstance(summary.task, ShoppingTask):
+            return self._shopping(summary, backend, fmt)
+        return self._research(summary, backend, fmt)
+
+    def _research(self, summary: EpisodeSummary, backend: CatalogBackend, fmt: float) -> RewardBreakdown:
+        task = summary.task
+        assert isinstance(task, ResearchTask)
+        metrics: dict[str, Any] = {"format_validity": fmt, "accepted": summary.accepted}
+        if summary.report:
+            report, _, _ = report_metrics(summary.report, backend, task.constraints)
+            metrics.update(report.model_dump())
+            components = {
+                "accepted": float(summary.accepted),
+                "effective_products": min(report.constraint_satisfying_count / self.config.epc_target, 1.0),
+                "grounding": report.grounding_accuracy or 0.0,
+                "constraints": report.constraint_satisfaction,
+                "format": fmt,
+            }
+        else:
+            metrics.update(effective_product_count=0, constraint_satisfying_count=0, grounding_accuracy=None)
+            components = {
+                "accepted": 0.0,
+                "effective_products": 0.0,
+                "grounding": 0.0,
+                "constraints": 0.0,
+                "format": fmt,
+            }
+        return _combine(components, self.config.research_weights, metrics)
+
+    def _shopping(self, summary: EpisodeSummary, backend: CatalogBackend, fmt: float) -> RewardBreakdown:
+        task = summary.task
+        assert isinstance(task, ShoppingTask)
+        products = backend.get_products(summary.recommended) if summary.recommended else []
+        score = score_shopping_task(
+            task, products, similarity=self.similarity, threshold=self.config.title_threshold
+        )
+        metrics: dict[str, Any] = {
+            "format_validity": fmt,
+            "accepted": summary.accepted,
+            "recommended": list(summary.recommended),
+            **score.model_dump(),
+        }
+        components = {"success": float(score.success), "r_pro": score.r_pro, "format": fmt}
+        return _combine(components, self.config.shopping_weights, metrics)
+
+
+def _combine(
+    components: dict[str, float], weights: dict[str, float], metrics: dict[str, Any]
+) -> RewardBreakdown:
+    total = sum(weights.get(name, 0.0) * value for name, value in components.items())
+    return RewardBreakdown(total=float(total), components=components, weights=dict(weights), metrics=metrics)
