@@ -7,6 +7,7 @@ import typer
 from harness.cli import catalog as catalog_cmd
 from harness.cli import data as data_cmd
 from harness.cli import web as web_cmd
+from harness.rollout.cli import run as run_cmd
 
 app = typer.Typer(
     name="prgym",
@@ -17,6 +18,7 @@ app = typer.Typer(
 app.add_typer(catalog_cmd.app, name="catalog", help="Build, search and inspect catalog snapshots.")
 app.add_typer(data_cmd.app, name="data", help="Fetch and locate the sample datasets.")
 app.add_typer(web_cmd.app, name="web", help="Web search cache and local corpus.")
+app.command("run", help="Roll out tasks x policies x trials into OUT/results.jsonl (resumable).")(run_cmd)
 
 
 def main() -> None:

@@ -1,0 +1,121 @@
+"""Drive one Gymnasium episode with a chat policy.
+
+The contract with the env (any ``gymnasium.Env`` that follows it, the prgym env included):
+
+- ``reset(seed=..., options={"task_id": id} | {"task": obj, ...})`` returns ``(observation, info)`` with
+  ``info["messages"]`` (the opening chat, OpenAI format) and ``info["tools"]`` (OpenAI function schemas);
+- ``step(action)`` takes the policy's assistant message dict as is (tool calls, malformed or not: the env
+  answers mistakes as observations) and returns the Gymnasium 5-tuple; ``info["messages"]``, when present, is
+  the whole conversation so far and replaces the policy's view (so supervisor critiques and tool results appear
+  exactly as the env wrote them); ``info["reward_components"]`` at the end is the reward breakdown.
+
+An env without ``info["messages"]`` in ``step`` still works: the action and the observation (as a user message)
+are appended.
+
+The policy is anything with ``async act(messages, tools) -> dict``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import gymnasium
+
+from harness.rollout.records import EpisodeOutcome
+
+#: Keys of ``reset``'s info copied into the episode record when present (scalars that identify the setup).
+RESET_INFO_KEYS = ("task_id", "env_version", "catalog_snapshot", "cache_namespace")
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Chooses the next assistant message from the conversation and the tool schemas."""
+
+    async def act(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]: ...
+
+
+class EnvContractError(ValueError):
+    """The env did not return what the episode loop needs (the message names the missing piece)."""
+
+
+async def run_episode(
+    env_factory: Callable[[], gymnasium.Env],
+    policy: Policy,
+    task: str | Mapping[str, Any],
+    seed: int,
+    *,
+    max_steps: int | None = None,
+    reset_options: Mapping[str, Any] | None = None,
+    offload_env: bool = False,
+) -> EpisodeOutcome:
+    """Reset a fresh env on ``task`` with ``seed``, let ``policy`` act until the env terminates or truncates (or
+    ``max_steps`` actions, which counts as truncated), and return the outcome. The env is always closed.
+
+    An env that defines coroutine methods ``areset``/``astep`` (the prgym env does) is driven through them, so
+    its blocking work stays off the event loop the way the env intends. For other envs, ``offload_env`` runs
+    ``reset``/``step`` in a worker thread (for steps that block on I/O); leave it off for envs that are not
+    thread-safe. A ``gymnasium.make`` wrapper hides ``areset``/``astep``, so wrapped envs use ``step``.
+    """
+    if max_steps is not None and max_steps < 1:
+        raise ValueError(f"max_steps: expected >= 1, got {max_steps}")
+    options: dict[str, Any] = {"task_id": task} if isinstance(task, str) else {"task": dict(task)}
+    options.update(reset_options or {})
+
+    async def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if offload_env:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        return fn(*args, **kwargs)
+
+    env = env_factory()
+    areset, astep = getattr(env, "areset", None), getattr(env, "astep", None)
+    native_async = inspect.iscoroutinefunction(areset) and inspect.iscoroutinefunction(astep)
+    try:
+        if native_async:
+            _, info = await areset(seed=seed, options=options)  # type: ignore[misc]
+        else:
+            _, info = await call(env.reset, seed=seed, options=options)
+        if not isinstance(info, Mapping) or not isinstance(info.get("messages"), list):
+            raise EnvContractError("env.reset() must return info with a 'messages' list (the opening chat)")
+        messages: list[dict[str, Any]] = list(info["messages"])
+        tools: list[dict[str, Any]] = list(info.get("tools") or [])
+        kept = {k: info[k] for k in RESET_INFO_KEYS if isinstance(info.get(k), (str, int, float, bool))}
+        total_reward = 0.0
+        components: dict[str, float] = {}
+        steps = 0
+        terminated = truncated = False
+        while True:
+            action = await policy.act(list(messages), tools)
+            if native_async:
+                observation, reward, terminated, truncated, step_info = await astep(action)  # type: ignore[misc]
+            else:
+                observation, reward, terminated, truncated, step_info = await call(env.step, action)
+            steps += 1
+            total_reward += float(reward)
+            if isinstance(step_info, Mapping):
+                if isinstance(step_info.get("reward_components"), Mapping):
+                    components = {str(k): float(v) for k, v in step_info["reward_components"].items()}
+                if isinstance(step_info.get("messages"), list):
+                    messages = list(step_info["messages"])
+                else:
+                    messages.append(action)
+                    messages.append({"role": "user", "content": str(observation)})
+            if terminated or truncated:
+                break
+            if max_steps is not None and steps >= max_steps:
+                truncated = True
+                break
+        usage = getattr(getattr(policy, "usage", None), "snapshot", None)
+        return EpisodeOutcome(
+            reward=total_reward,
+            reward_components=components,
+            steps=steps,
+            terminated=bool(terminated),
+            truncated=bool(truncated),
+            usage=usage() if callable(usage) else {},
+            info=kept,
+        )
+    finally:
+        env.close()
