@@ -6,8 +6,11 @@ import typer
 
 from harness.cli import catalog as catalog_cmd
 from harness.cli import data as data_cmd
+from harness.cli import demo as demo_cmd
+from harness.cli import run as run_cmd
+from harness.cli import tasks as tasks_cmd
 from harness.cli import web as web_cmd
-from harness.rollout.cli import run as run_cmd
+from harness.rollout.cli import run as rollout_cmd
 
 app = typer.Typer(
     name="prgym",
@@ -18,7 +21,16 @@ app = typer.Typer(
 app.add_typer(catalog_cmd.app, name="catalog", help="Build, search and inspect catalog snapshots.")
 app.add_typer(data_cmd.app, name="data", help="Fetch and locate the sample datasets.")
 app.add_typer(web_cmd.app, name="web", help="Web search cache and local corpus.")
-app.command("run", help="Roll out tasks x policies x trials into OUT/results.jsonl (resumable).")(run_cmd)
+app.add_typer(tasks_cmd.app, name="tasks", help="Generate research task sets.")
+app.command("run", help="Run policies on a task set over a catalog; resumable; prints the metrics.")(
+    run_cmd.run
+)
+app.command("demo", help="The main job: sample data, catalog, tasks, the scripted agent, a report.")(
+    demo_cmd.demo
+)
+app.command(
+    "rollout", help="Generic runner: any Gymnasium env and policy, tasks x policies x trials (resumable)."
+)(rollout_cmd)
 
 
 def main() -> None:

@@ -1,0 +1,35 @@
+"""``prgym demo``: fetch sample data if needed, build the demo catalog, generate tasks, run an agent, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from catalog_loader.fetch import FetchError
+from harness.demo import run_demo
+
+
+def demo(
+    policy: str = typer.Option("scripted", "--policy", "-p", help="scripted (no LLM) or openai:MODEL."),
+    tasks: int = typer.Option(4, "--tasks", "-n", min=1, max=50, help="How many tasks to generate and run."),
+    seed: int = typer.Option(0, "--seed"),
+    out: Path = typer.Option(None, "--out", "-o", help="Run directory (default: <workdir>/runs/demo-...)."),
+    data_dir: Path = typer.Option(
+        None, "--data-dir", help="Data home (default: $PRGYM_DATA_DIR or user cache)."
+    ),
+    workdir: Path = typer.Option(
+        None, "--workdir", help="Where the demo catalog and runs go (default: the user cache, prgym/demo)."
+    ),
+    llm_config: Path = typer.Option(None, "--llm-config", help="LLM settings file for openai: policies."),
+    llm_set: list[str] = typer.Option(None, "--llm-set", help="LLM setting key=value (repeatable)."),
+) -> None:
+    """Run the offline demo: a real catalog, user-agent tasks, the scripted agent and the rule-based supervisor."""
+    try:
+        run_demo(
+            policy=policy, n_tasks=tasks, seed=seed, out=out, data_dir=data_dir, workdir=workdir, llm_config=llm_config,
+            llm_set=list(llm_set or []),
+        )  # fmt: skip
+    except (FetchError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None

@@ -1,0 +1,120 @@
+"""``prgym demo``: the whole loop in one command, offline: data -> catalog -> tasks -> agent -> report -> metrics.
+
+1. Makes sure the sample data is in the data home (``PRGYM_DATA_DIR`` or the user cache), fetching what is
+   missing (``catalog_loader.fetch.ensure_datasets``).
+2. Builds a catalog snapshot from a small preset subset (Best Buy, WebMall, Amazon.in, ShoppingBench: ~14k real
+   products, a few seconds) into ``<workdir>/snapshots/demo`` (default: the user cache, ``prgym/demo``), or
+   reuses it when its manifest lists the same sources.
+3. Generates a few research tasks with the user agent (seeded).
+4. Runs the scripted baseline (or ``--policy openai:MODEL``) with the rule-based supervisor through the rollout
+   runner, and prints one report, the metrics and where the trajectories are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import platformdirs
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.panel import Panel
+
+from catalog_loader.build import build_snapshot
+from catalog_loader.datahome import resolve_data_dir
+from catalog_loader.fetch import ensure_datasets
+from catalog_loader.presets import preset
+from harness.cli.run import metrics_table, run_tasks
+from harness.rollout.store import read_records
+from harness.user_agent.generate import generate_user_tasks
+from sandbox.env import ProductResearchEnv, shared_backend
+from sandbox.tasks.taskset import TaskSet
+
+DEMO_PRESETS = ("bestbuy", "webmall", "amazon_in", "shoppingbench")
+
+
+def default_workdir() -> Path:
+    """Where the demo writes its catalog and runs: beside the data home's cache, never inside the data home
+    (which may be a shared, read-only folder such as ``../shared/data``)."""
+    return platformdirs.user_cache_path("prgym", appauthor=False) / "demo"
+
+
+def demo_snapshot(data_dir: Path, workdir: Path, console: Console) -> Path:
+    """The demo catalog under ``workdir``: reused when its manifest lists the demo presets' sources."""
+    out = workdir / "snapshots" / "demo"
+    manifest = out / "manifest.json"
+    if manifest.is_file():
+        sources = {
+            s.get("source") for s in json.loads(manifest.read_text(encoding="utf-8")).get("sources", [])
+        }
+        if sources == set(DEMO_PRESETS):
+            console.print(f"catalog: reusing {out}")
+            return out
+    console.print(f"catalog: building {', '.join(DEMO_PRESETS)} into {out} (a few seconds) ...")
+    specs = [spec for name in DEMO_PRESETS for spec in preset(name, data_dir)]
+    return build_snapshot(specs, out, show_progress=True).snapshot_dir
+
+
+def run_demo(
+    *,
+    policy: str = "scripted",
+    n_tasks: int = 4,
+    seed: int = 0,
+    out: Path | None = None,
+    data_dir: Path | None = None,
+    workdir: Path | None = None,
+    llm_config: Path | None = None,
+    llm_set: list[str] | None = None,
+    console: Console | None = None,
+) -> dict[str, object]:
+    """Run the demo and return its figures (also printed)."""
+    console = console or Console()
+    home = ensure_datasets(list(DEMO_PRESETS), resolve_data_dir(data_dir), console=console)
+    workdir = workdir or default_workdir()
+    snapshot = demo_snapshot(home, workdir, console)
+    backend = shared_backend(snapshot)
+    tasks = TaskSet(generate_user_tasks(backend, n_tasks, seed))
+    run_dir = out or (workdir / "runs" / f"demo-{policy.replace(':', '-').replace('/', '-')}-seed{seed}")
+    tasks.save(run_dir / "tasks.jsonl")
+    console.print(
+        f"catalog {getattr(backend, 'snapshot_id', '?')} ({len(backend):,} products, demo subset: "
+        f"{', '.join(DEMO_PRESETS)}); {len(tasks)} tasks from the user agent (seed {seed}); policy {policy}"
+    )
+    asyncio.run(
+        run_tasks(
+            tasks=tasks, catalog=snapshot, policies=[policy], trials=1, out=run_dir, concurrency=2, seed=seed,
+            llm_config=llm_config, llm_set=llm_set, progress=False,
+        )
+    )  # fmt: skip
+    first = tasks.tasks[0]
+    record = next(r for r in read_records(run_dir) if r.task_id == first.task_id)
+    console.print(Panel(first.query, title=f"task {first.task_id}"))
+    report = _replay_report(snapshot, first, policy, record.seed)
+    if report:
+        console.print(Panel(Markdown(report), title="the agent's report (first task)"))
+    table, figures = metrics_table(run_dir)
+    console.print(table)
+    console.print(f"trajectories and results: {run_dir / 'results.jsonl'} (tasks: {run_dir / 'tasks.jsonl'})")
+    return {"run_dir": str(run_dir), "figures": figures}
+
+
+def _replay_report(snapshot: Path, task: object, policy: str, seed: int) -> str | None:
+    """The first task's final report. The scripted agent is deterministic, so replaying its episode with the
+    recorded seed gives exactly the recorded trajectory; LLM runs are not replayed (their report stays in the
+    run's records only)."""
+    if policy != "scripted":
+        return None
+    from harness.policies.scripted import ScriptedPolicy
+
+    env = ProductResearchEnv(snapshot)
+    _, info = env.reset(seed=seed, options={"task": task})
+    tools = info["tools"]
+    agent = ScriptedPolicy()
+    while True:
+        action = agent.next_action(info["messages"], tools)
+        _, _, terminated, truncated, info = env.step(action)
+        if terminated or truncated:
+            break
+    answer = info.get("final_answer") or {}
+    return answer.get("report")
