@@ -7,6 +7,8 @@ import typer
 from harness.cli import catalog as catalog_cmd
 from harness.cli import data as data_cmd
 from harness.cli import demo as demo_cmd
+from harness.cli import distill as distill_cmd
+from harness.cli import judge as judge_cmd
 from harness.cli import run as run_cmd
 from harness.cli import tasks as tasks_cmd
 from harness.cli import web as web_cmd
@@ -31,6 +33,8 @@ app.command("demo", help="The main job: sample data, catalog, tasks, the scripte
 app.command(
     "rollout", help="Generic runner: any Gymnasium env and policy, tasks x policies x trials (resumable)."
 )(rollout_cmd)
+distill_cmd.register(app)
+judge_cmd.register(app)
 
 
 def main() -> None:

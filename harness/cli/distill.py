@@ -1,0 +1,127 @@
+"""``prgym distill RUNS --out train.jsonl``: recorded traces to a filtered, internalized SFT file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harness.distill.filters import FilterConfig
+from harness.distill.pipeline import build_candidates, distill, write_samples
+from sandbox.recorder.reader import TraceFormatError, read_traces
+
+
+def _judge_scores(path: Path) -> dict[str, float]:
+    """Relative RACE scores by target episode from a ``prgym judge --out`` file."""
+    scores = {}
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as exc:
+                raise typer.BadParameter(
+                    f"{path}:{number}: not JSON ({exc})", param_hint="--judge-scores"
+                ) from None
+            if row.get("status") == "ok" and row.get("score"):
+                scores[str(row["target_episode"])] = float(row["score"]["relative"])
+    return scores
+
+
+def distill_command(
+    runs: list[Path] = typer.Argument(..., help="Traces files or directories (*traces*.jsonl below them)."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Training file to write (JSONL: messages, tools, meta)."
+    ),
+    min_score: float | None = typer.Option(None, "--min-score", help="Drop trajectories scoring below this."),
+    score: str = typer.Option("reward", "--score", help="'reward', a reward component, or 'judge'."),
+    judge_scores: Path | None = typer.Option(
+        None, "--judge-scores", help="`prgym judge --out` file (for --score judge)."
+    ),
+    min_tool_turns: int = typer.Option(
+        2, "--min-tool-turns", help="Minimum assistant turns calling a research tool."
+    ),
+    min_grounding: float = typer.Option(
+        0.5, "--min-grounding", help="Minimum grounding accuracy (research); 0 = off."
+    ),
+    best_of_teachers: bool = typer.Option(
+        False, "--best-of-teachers", help="Keep only the best trajectory per task (else every accepted one)."
+    ),
+    keep_rejected: bool = typer.Option(
+        False, "--keep-rejected", help="Do not drop trajectories without an accepted answer."
+    ),
+    no_dedupe: bool = typer.Option(False, "--no-dedupe", help="Keep duplicate trajectories."),
+    snapshot: Path | None = typer.Option(
+        None,
+        "--snapshot",
+        help="Catalog snapshot to check cited ids against (default: ids the traces confirmed).",
+    ),
+    decisions: Path | None = typer.Option(
+        None, "--decisions", help="Also write every keep/drop decision (JSONL)."
+    ),
+) -> None:
+    """Internalize recorded episodes into single-role training samples, filter them and write the kept ones."""
+    console = Console(stderr=True)
+    try:
+        traces = read_traces(runs)
+    except (TraceFormatError, FileNotFoundError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if score == "judge" and judge_scores is None:
+        raise typer.BadParameter("--score judge needs --judge-scores FILE", param_hint="--score")
+    config = FilterConfig(
+        require_accepted=not keep_rejected,
+        min_tool_turns=min_tool_turns,
+        min_grounding=min_grounding or None,
+        min_score=min_score,
+        score=score,
+        dedupe=not no_dedupe,
+    )
+    catalog = None
+    if snapshot is not None:
+        from sandbox.env.shared import shared_backend
+
+        catalog = shared_backend(snapshot)
+    external = _judge_scores(judge_scores) if judge_scores is not None else None
+    with Progress(
+        TextColumn("internalizing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        bar = progress.add_task("traces", total=len(traces))
+        candidates = build_candidates(
+            traces,
+            config,
+            catalog=catalog,
+            external_scores=external,
+            progress=lambda: progress.advance(bar),
+        )
+    samples, report = distill(candidates, config, "best" if best_of_teachers else "all")
+    write_samples(samples, out)
+    if decisions is not None:
+        with open(decisions, "w", encoding="utf-8") as handle:
+            for decision in report.decisions:
+                handle.write(decision.model_dump_json() + "\n")
+    table = Table(title=f"distill: {len(traces)} trajectories -> {out}")
+    table.add_column("outcome")
+    table.add_column("count", justify="right")
+    table.add_row("kept", str(report.kept))
+    for reason, count in report.dropped.items():
+        table.add_row(f"dropped: {reason}", str(count))
+    for teacher, count in report.kept_by_teacher.items():
+        table.add_row(f"kept from {teacher}", str(count))
+    table.add_row("tool turns (kept)", str(report.tool_turns))
+    table.add_row("lessons internalized", str(report.lessons))
+    table.add_row("tokens (kept, as recorded)", str(report.tokens))
+    table.add_row(
+        f"mean {config.score} (kept)", "n/a" if report.mean_score is None else f"{report.mean_score:.4f}"
+    )
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Mount ``prgym distill`` on the top-level app."""
+    app.command("distill")(distill_command)

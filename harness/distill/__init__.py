@@ -1,0 +1,35 @@
+"""From raw traces to training data: reflective internalization (offline and LLM rewriters), the sample
+validator, trajectory filters with reasons, and ensemble-teacher selection."""
+
+from harness.distill.ensemble import SelectMode, select_teachers
+from harness.distill.filters import Candidate, Decision, DropReason, FilterConfig, apply_filters, score_of
+from harness.distill.internalize import Internalized, TrainingSample, internalize, strip_supervisor_text
+from harness.distill.lessons import Lesson, anchors, reflect
+from harness.distill.pipeline import DistillReport, build_candidates, distill, write_samples
+from harness.distill.validate import Issue, SampleValidationError, check_sample, validate_sample
+
+__all__ = [
+    "Candidate",
+    "Decision",
+    "DistillReport",
+    "DropReason",
+    "FilterConfig",
+    "Internalized",
+    "Issue",
+    "Lesson",
+    "SampleValidationError",
+    "SelectMode",
+    "TrainingSample",
+    "anchors",
+    "apply_filters",
+    "build_candidates",
+    "check_sample",
+    "distill",
+    "internalize",
+    "reflect",
+    "score_of",
+    "select_teachers",
+    "strip_supervisor_text",
+    "validate_sample",
+    "write_samples",
+]
