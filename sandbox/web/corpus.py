@@ -23,6 +23,7 @@ import lxml.html
 import tantivy
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from sandbox.catalog.lexical import ANALYZER_DESCRIPTION, build_analyzer
 from sandbox.web.errors import ConfigurationError
 from sandbox.web.extract import extract_html
 from sandbox.web.keys import ParamValue, canonical_url
@@ -75,19 +76,8 @@ class CorpusManifest(BaseModel):
     duplicates_skipped: int
     source: str
     built_at: float
-    analyzer: str = "simple tokenizer, remove_long(40), lowercase, ascii_fold, english stemmer"
+    analyzer: str = ANALYZER_DESCRIPTION
     field_boosts: dict[str, float] = FIELD_BOOSTS
-
-
-def build_analyzer() -> tantivy.TextAnalyzer:
-    return (
-        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
-        .filter(tantivy.Filter.remove_long(40))
-        .filter(tantivy.Filter.lowercase())
-        .filter(tantivy.Filter.ascii_fold())
-        .filter(tantivy.Filter.stemmer("english"))
-        .build()
-    )
 
 
 def build_schema() -> tantivy.Schema:
