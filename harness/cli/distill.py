@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -10,8 +11,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.distill.filters import FilterConfig
-from harness.distill.pipeline import build_candidates, distill, write_samples
+from harness.distill.ensemble import select_teachers
+from harness.distill.filters import Candidate, FilterConfig, apply_filters
+from harness.distill.pipeline import build_candidates, distill, rewrite_kept, write_samples
+from harness.distill.rewrite import LLMRewriter, rewrite_summary
+from harness.judge.cache import JudgeCache
+from harness.llm import ConfigError, LLMClient, LLMConfig, load_llm_config
 from sandbox.recorder.reader import TraceFormatError, read_traces
 
 
@@ -31,6 +36,19 @@ def _judge_scores(path: Path) -> dict[str, float]:
             if row.get("status") == "ok" and row.get("score"):
                 scores[str(row["target_episode"])] = float(row["score"]["relative"])
     return scores
+
+
+def _rewriter_config(rewriter: str, llm_config: Path | None, llm_set: list[str]) -> LLMConfig | None:
+    """``None`` for the offline rewriter, else the ``[rewriter]`` LLM config with ``model`` from ``openai:MODEL``."""
+    if rewriter == "offline":
+        return None
+    kind, _, model = rewriter.partition(":")
+    if kind != "openai" or not model.strip():
+        raise typer.BadParameter(
+            f"expected 'offline' or 'openai:MODEL' (e.g. openai:qwen3-8b), got {rewriter!r}",
+            param_hint="--rewriter",
+        )
+    return load_llm_config("rewriter", file=llm_config, overrides=[*llm_set, f"model={model.strip()}"])
 
 
 def distill_command(
@@ -64,12 +82,29 @@ def distill_command(
     decisions: Path | None = typer.Option(
         None, "--decisions", help="Also write every keep/drop decision (JSONL)."
     ),
+    rewriter: str = typer.Option(
+        "offline",
+        "--rewriter",
+        help="'offline' (deterministic) or 'openai:MODEL' (LLM rewrite of each reflection of the kept samples).",
+    ),
+    llm_config: Path | None = typer.Option(
+        None, "--llm-config", help="TOML/JSON file with a [rewriter] (or [default]) table."
+    ),
+    llm_set: list[str] = typer.Option([], "--llm-set", help="Override a rewriter LLM field: key=value."),
+    rewrite_cache: Path | None = typer.Option(
+        None, "--rewrite-cache", help="SQLite cache of rewrites (default: rewrite_cache.sqlite beside --out)."
+    ),
+    rewrite_attempts: int = typer.Option(
+        3, "--rewrite-attempts", min=1, help="LLM calls per reflection before keeping the offline text."
+    ),
+    concurrency: int = typer.Option(8, "--concurrency", min=1, help="Samples rewritten at once."),
 ) -> None:
     """Internalize recorded episodes into single-role training samples, filter them and write the kept ones."""
     console = Console(stderr=True)
     try:
         traces = read_traces(runs)
-    except (TraceFormatError, FileNotFoundError) as exc:
+        rewrite_llm = _rewriter_config(rewriter, llm_config, llm_set)
+    except (TraceFormatError, FileNotFoundError, ConfigError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     if score == "judge" and judge_scores is None:
@@ -99,7 +134,38 @@ def distill_command(
             external_scores=external,
             progress=lambda: progress.advance(bar),
         )
-    samples, report = distill(candidates, config, "best" if best_of_teachers else "all")
+    mode = "best" if best_of_teachers else "all"
+    rewrites = None
+    if rewrite_llm is not None:
+        cache = JudgeCache(rewrite_cache or out.parent / "rewrite_cache.sqlite")
+
+        async def run() -> list[Candidate]:
+            async with LLMClient(rewrite_llm) as client:
+                with Progress(
+                    TextColumn(f"rewriting ({rewriter})"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    console=console,
+                ) as progress:
+                    kept = select_teachers(candidates, apply_filters(candidates, config), mode)
+                    bar = progress.add_task("samples", total=sum(d.kept for d in kept))
+                    return await rewrite_kept(
+                        candidates,
+                        config,
+                        mode,
+                        LLMRewriter(client, cache=cache, max_attempts=rewrite_attempts),
+                        catalog=catalog,
+                        concurrency=concurrency,
+                        progress=lambda: progress.advance(bar),
+                    )
+
+        try:
+            candidates = asyncio.run(run())
+        finally:
+            cache.close()
+        rewrites = rewrite_summary([c.internalized for c in candidates])
+    samples, report = distill(candidates, config, mode)
     write_samples(samples, out)
     if decisions is not None:
         with open(decisions, "w", encoding="utf-8") as handle:
@@ -115,6 +181,10 @@ def distill_command(
         table.add_row(f"kept from {teacher}", str(count))
     table.add_row("tool turns (kept)", str(report.tool_turns))
     table.add_row("lessons internalized", str(report.lessons))
+    if rewrites is not None:
+        table.add_row(f"reflections rewritten ({rewriter})", str(rewrites["rewritten"]))
+        table.add_row("reflections from the rewrite cache", str(rewrites["cached"]))
+        table.add_row("reflections kept offline (fallback)", str(rewrites["fallback"]))
     table.add_row("tokens (kept, as recorded)", str(report.tokens))
     table.add_row(
         f"mean {config.score} (kept)", "n/a" if report.mean_score is None else f"{report.mean_score:.4f}"

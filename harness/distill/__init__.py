@@ -5,7 +5,8 @@ from harness.distill.ensemble import SelectMode, select_teachers
 from harness.distill.filters import Candidate, Decision, DropReason, FilterConfig, apply_filters, score_of
 from harness.distill.internalize import Internalized, TrainingSample, internalize, strip_supervisor_text
 from harness.distill.lessons import Lesson, anchors, reflect
-from harness.distill.pipeline import DistillReport, build_candidates, distill, write_samples
+from harness.distill.pipeline import DistillReport, build_candidates, distill, rewrite_kept, write_samples
+from harness.distill.rewrite import LLMRewriter, RewriteRecord, check_rewrite, rewrite_traces
 from harness.distill.validate import Issue, SampleValidationError, check_sample, validate_sample
 
 __all__ = [
@@ -16,17 +17,22 @@ __all__ = [
     "FilterConfig",
     "Internalized",
     "Issue",
+    "LLMRewriter",
     "Lesson",
+    "RewriteRecord",
     "SampleValidationError",
     "SelectMode",
     "TrainingSample",
     "anchors",
     "apply_filters",
     "build_candidates",
+    "check_rewrite",
     "check_sample",
     "distill",
     "internalize",
     "reflect",
+    "rewrite_kept",
+    "rewrite_traces",
     "score_of",
     "select_teachers",
     "strip_supervisor_text",

@@ -1,6 +1,6 @@
 """Traces in, training file out: internalize, validate, filter, pick across teachers, write JSONL.
 
-One pass over the traces; every trajectory ends as a kept sample or a :class:`~harness.distill.filters.Decision`
+One pass over the traces (plus, with an LLM rewriter, one over the kept ones: :func:`rewrite_kept`); every trajectory ends as a kept sample or a :class:`~harness.distill.filters.Decision`
 saying why it was dropped, and the :class:`DistillReport` sums them up for the CLI's table.
 """
 
@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from harness.distill.ensemble import SelectMode, select_teachers
 from harness.distill.filters import Candidate, Decision, FilterConfig, apply_filters, score_of, tool_turns
 from harness.distill.internalize import Internalized, TrainingSample, internalize
+from harness.distill.rewrite import LLMRewriter, rewrite_traces
 from harness.distill.validate import validate_sample
 from sandbox.recorder.schema import EpisodeTrace
 
@@ -126,3 +127,40 @@ def write_samples(samples: Sequence[TrainingSample], path: str | Path) -> None:
 def known_ids(traces: Collection[EpisodeTrace]) -> set[str]:
     """Every id the recorded snapshots confirmed, across traces."""
     return {pid for trace in traces for pid in trace.known_product_ids}
+
+
+async def rewrite_kept(
+    candidates: Sequence[Candidate],
+    config: FilterConfig,
+    mode: SelectMode,
+    rewriter: LLMRewriter,
+    *,
+    catalog: Any = None,
+    concurrency: int = 8,
+    progress: Callable[[], None] | None = None,
+) -> list[Candidate]:
+    """Candidates with the reflections of the trajectories that will be kept rewritten by ``rewriter``.
+
+    Only the kept ones are rewritten (the filters and the ensemble rule never look at reflection text, so the
+    decisions stay the same). A rewritten sample that fails the validator is replaced by its offline version,
+    with ``meta.rewrite_error`` saying why.
+    """
+    decisions = select_teachers(candidates, apply_filters(candidates, config), mode)
+    kept = [c for c, d in zip(candidates, decisions, strict=True) if d.kept]
+    rewritten = await rewrite_traces(
+        rewriter, [c.trace for c in kept], concurrency=concurrency, progress=progress
+    )
+    replaced: dict[int, Candidate] = {}
+    for candidate, done in zip(kept, rewritten, strict=True):
+        issues = validate_sample(
+            done.sample.model_dump(),
+            catalog=_catalog_for(candidate.trace, catalog),
+            forbidden_texts=done.forbidden_texts,
+        )
+        if issues:
+            fallback = candidate.internalized.model_copy(deep=True)
+            fallback.sample.meta["rewrite_error"] = "; ".join(str(i) for i in issues[:3])
+            replaced[id(candidate)] = candidate.model_copy(update={"internalized": fallback})
+        else:
+            replaced[id(candidate)] = candidate.model_copy(update={"internalized": done})
+    return [replaced.get(id(c), c) for c in candidates]

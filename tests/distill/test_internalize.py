@@ -8,24 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
+from chat_template import tiny_tokenizer
 
 from harness.distill import internalize, validate_sample, write_samples
 from sandbox.env import shared_backend
 from sandbox.recorder import read_traces
-
-# A small chat template with tools, reasoning and tool calls (Hermes/Qwen style), defined here so no hub
-# download is needed.
-CHAT_TEMPLATE = (
-    "{% if tools %}<tools>{% for t in tools %}{{ t.function.name }};{% endfor %}</tools>\n{% endif %}"
-    "{% for m in messages %}"
-    "<|{{ m.role }}|>"
-    "{% if m.reasoning_content %}<think>{{ m.reasoning_content }}</think>{% endif %}"
-    "{{ m.content or '' }}"
-    "{% for c in m.tool_calls or [] %}<tool_call>{{ c.function.name }} {{ c.function.arguments }}</tool_call>"
-    "{% endfor %}"
-    "{% if m.role == 'tool' %}[{{ m.tool_call_id }}]{% endif %}\n"
-    "{% endfor %}"
-)
 
 
 def _accepted(recorded):
@@ -106,14 +93,7 @@ def test_samples_load_with_datasets_and_render_with_a_chat_template(recorded, tm
     dataset = datasets.load_dataset("json", data_files=str(out), split="train")
     assert dataset.num_rows == len(samples) == 3
     assert set(dataset.column_names) == {"messages", "tools", "meta"}
-    vocab = {"[UNK]": 0, "[PAD]": 1}
-    model = tokenizers.models.WordLevel(vocab=vocab, unk_token="[UNK]")
-    raw = tokenizers.Tokenizer(model)
-    raw.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
-    tokenizer = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=raw, unk_token="[UNK]", pad_token="[PAD]"
-    )
-    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer = tiny_tokenizer(tokenizers, transformers)
     for row, sample in zip(dataset, samples, strict=True):
         text = tokenizer.apply_chat_template(row["messages"], tools=row["tools"], tokenize=False)
         assert text.startswith("<tools>product_search;visit_product;calculate;submit_report;</tools>")
