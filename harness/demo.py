@@ -7,7 +7,8 @@
    reuses it when its manifest lists the same sources.
 3. Generates a few research tasks with the user agent (seeded).
 4. Runs the scripted baseline (or ``--policy openai:MODEL``) with the rule-based supervisor through the rollout
-   runner, and prints one report, the metrics and where the trajectories are.
+   runner, recording every episode's multi-agent trace (``traces.jsonl``), and prints the first task's report
+   as recorded in its trace, the metrics and where the traces are.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from catalog_loader.build import build_snapshot
 from catalog_loader.datahome import resolve_data_dir
 from catalog_loader.fetch import ensure_datasets
 from catalog_loader.presets import preset
-from harness.cli.run import metrics_table, run_tasks
-from harness.rollout.store import read_records
+from harness.cli.run import TRACES_NAME, metrics_table, run_tasks
 from harness.user_agent.generate import generate_user_tasks
-from sandbox.env import ProductResearchEnv, shared_backend
+from sandbox.env import shared_backend
+from sandbox.recorder import EpisodeTrace, read_traces
 from sandbox.tasks.taskset import TaskSet
 
 DEMO_PRESETS = ("bestbuy", "webmall", "amazon_in", "shoppingbench")
@@ -66,6 +67,7 @@ def run_demo(
     workdir: Path | None = None,
     llm_config: Path | None = None,
     llm_set: list[str] | None = None,
+    supervisor: str = "rules",
     console: Console | None = None,
 ) -> dict[str, object]:
     """Run the demo and return its figures (also printed)."""
@@ -75,46 +77,39 @@ def run_demo(
     snapshot = demo_snapshot(home, workdir, console)
     backend = shared_backend(snapshot)
     tasks = TaskSet(generate_user_tasks(backend, n_tasks, seed))
-    run_dir = out or (workdir / "runs" / f"demo-{policy.replace(':', '-').replace('/', '-')}-seed{seed}")
+    name = f"demo-{policy}-seed{seed}" + ("" if supervisor == "rules" else f"-sup-{supervisor}")
+    run_dir = out or (workdir / "runs" / name.replace(":", "-").replace("/", "-"))
     tasks.save(run_dir / "tasks.jsonl")
     console.print(
         f"catalog {getattr(backend, 'snapshot_id', '?')} ({len(backend):,} products, demo subset: "
-        f"{', '.join(DEMO_PRESETS)}); {len(tasks)} tasks from the user agent (seed {seed}); policy {policy}"
+        f"{', '.join(DEMO_PRESETS)}); {len(tasks)} tasks from the user agent (seed {seed}); policy {policy}; "
+        f"supervisor {supervisor}"
     )
     asyncio.run(
         run_tasks(
             tasks=tasks, catalog=snapshot, policies=[policy], trials=1, out=run_dir, concurrency=2, seed=seed,
-            llm_config=llm_config, llm_set=llm_set, progress=False,
+            llm_config=llm_config, llm_set=llm_set, progress=False, supervisor=supervisor,
         )
     )  # fmt: skip
     first = tasks.tasks[0]
-    record = next(r for r in read_records(run_dir) if r.task_id == first.task_id)
+    traces_path = run_dir / TRACES_NAME
     console.print(Panel(first.query, title=f"task {first.task_id}"))
-    report = _replay_report(snapshot, first, policy, record.seed)
+    report = first_report(read_traces(traces_path), first.task_id)
     if report:
-        console.print(Panel(Markdown(report), title="the agent's report (first task)"))
+        console.print(Panel(Markdown(report), title="the agent's report (first task, from its trace)"))
+    else:
+        console.print(f"(no final report was recorded for {first.task_id})")
     table, figures = metrics_table(run_dir)
     console.print(table)
-    console.print(f"trajectories and results: {run_dir / 'results.jsonl'} (tasks: {run_dir / 'tasks.jsonl'})")
-    return {"run_dir": str(run_dir), "figures": figures}
+    console.print(f"results: {run_dir / 'results.jsonl'} (tasks: {run_dir / 'tasks.jsonl'})", soft_wrap=True)
+    console.print(f"traces: {traces_path} (prgym distill {run_dir} --out train.jsonl)", soft_wrap=True)
+    return {"run_dir": str(run_dir), "traces": str(traces_path), "report": report, "figures": figures}
 
 
-def _replay_report(snapshot: Path, task: object, policy: str, seed: int) -> str | None:
-    """The first task's final report. The scripted agent is deterministic, so replaying its episode with the
-    recorded seed gives exactly the recorded trajectory; LLM runs are not replayed (their report stays in the
-    run's records only)."""
-    if policy != "scripted":
+def first_report(traces: list[EpisodeTrace], task_id: str) -> str | None:
+    """The final report recorded for ``task_id`` (its last finished trace), or None when it submitted none."""
+    mine = [t for t in traces if t.task_id == task_id and t.finished]
+    if not mine:
         return None
-    from harness.policies.scripted import ScriptedPolicy
-
-    env = ProductResearchEnv(snapshot)
-    _, info = env.reset(seed=seed, options={"task": task})
-    tools = info["tools"]
-    agent = ScriptedPolicy()
-    while True:
-        action = agent.next_action(info["messages"], tools)
-        _, _, terminated, truncated, info = env.step(action)
-        if terminated or truncated:
-            break
-    answer = info.get("final_answer") or {}
-    return answer.get("report")
+    report = mine[-1].report
+    return report if report and report.strip() else None

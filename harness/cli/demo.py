@@ -23,13 +23,14 @@ def demo(
     ),
     llm_config: Path = typer.Option(None, "--llm-config", help="LLM settings file for openai: policies."),
     llm_set: list[str] = typer.Option(None, "--llm-set", help="LLM setting key=value (repeatable)."),
+    supervisor: str = typer.Option("rules", "--supervisor", help="rules (no LLM) or openai:MODEL."),
 ) -> None:
     """Run the offline demo: a real catalog, user-agent tasks, the scripted agent and the rule-based supervisor."""
     try:
         run_demo(
             policy=policy, n_tasks=tasks, seed=seed, out=out, data_dir=data_dir, workdir=workdir, llm_config=llm_config,
-            llm_set=list(llm_set or []),
+            llm_set=list(llm_set or []), supervisor=supervisor,
         )  # fmt: skip
-    except (FetchError, ValueError) as exc:
+    except (FetchError, ValueError) as exc:  # ConfigError is a ValueError
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

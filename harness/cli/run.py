@@ -4,13 +4,21 @@ Builds on :mod:`harness.rollout` (durable, resumable ``results.jsonl``, concurre
 tasks from a task-set JSONL (``sandbox.tasks`` format, or ShoppingBench files) run in the prgym env over
 ``--catalog``; policies ``scripted`` (the baseline) and ``openai:MODEL`` (the research agent with context
 trimming); and each episode's metrics (Effective Product Count, grounding, constraint satisfaction, acceptance,
-``r_pro``) kept in its record and summarised in a table after the runner's own summary.
+``r_pro``) kept in its record and summarised in a table after the runner's own summary; ``--supervisor
+rules|openai:MODEL`` (the rule-based or the LLM supervisor, one per episode); and the raw multi-agent trace of
+every episode in ``OUT/traces.jsonl`` (``sandbox.recorder.EpisodeRecorder``; the input of ``prgym distill``).
+
+Traces and resume: a trace is appended when its episode ends, its record in ``results.jsonl`` just after. Before
+each run, :func:`reconcile_traces` keeps only traces whose ``episode_id`` (the runner's episode key) has a
+record, the last one per key, so a crash between the two writes never leaves a duplicate or an orphan once the
+episode has run again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,13 +36,16 @@ from harness.rollout.episode import Policy, run_episode
 from harness.rollout.jobs import RolloutJob, make_jobs
 from harness.rollout.records import EpisodeOutcome
 from harness.rollout.runner import run_rollouts
-from harness.rollout.store import read_records
+from harness.rollout.store import ResultStore, read_records
 from harness.rollout.summary import RolloutSummary
+from harness.supervision import LLMSupervisor
 from sandbox.env import ProductResearchEnv
+from sandbox.recorder import EpisodeRecorder
 from sandbox.tasks.models import ShoppingTask
 from sandbox.tasks.taskset import TaskSet, load_tasks
 
 console = Console()
+TRACES_NAME = "traces.jsonl"
 METRIC_KEYS = (
     "effective_product_count",
     "constraint_satisfying_count",
@@ -47,18 +58,24 @@ METRIC_KEYS = (
 
 
 class MetricsTap:
-    """Wraps one env for one episode and keeps the last step's ``metrics`` / ``accepted`` (run_episode returns
-    only rewards); exposes ``areset``/``astep`` so the runner still drives the env off the event loop."""
+    """Wraps one (recorded) env for one episode: keeps the last step's ``metrics`` / ``accepted`` (run_episode
+    returns only rewards), names the trace after the episode key, and hands the recorder the token usage of
+    each LLM turn before the step it paid for. ``areset``/``astep`` keep the env off the event loop."""
 
-    def __init__(self, env: ProductResearchEnv) -> None:
+    def __init__(self, env: EpisodeRecorder, *, episode_id: str, policy: Policy | None = None) -> None:
         self.env = env
+        self.episode_id = episode_id
+        self.policy = policy
         self.final: dict[str, Any] = {}
+        self._turns_noted = 0
 
     async def areset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        return await self.env.areset(seed=seed, options=options)
+        options = {**(options or {}), "episode_id": self.episode_id}
+        return await asyncio.to_thread(self.env.reset, seed=seed, options=options)
 
     async def astep(self, action: Any):
-        result = await self.env.astep(action)
+        self._note_usage()
+        result = await asyncio.to_thread(self.env.step, action)
         info = result[4]
         if "metrics" in info:
             self.final = {
@@ -67,6 +84,15 @@ class MetricsTap:
                 "tool_calls": info.get("tool_calls"),
             }
         return result
+
+    def _note_usage(self) -> None:
+        results = getattr(self.policy, "results", None)
+        if not isinstance(results, list):
+            return
+        for result in results[self._turns_noted :]:
+            if getattr(result, "usage", None) is not None:
+                self.env.note_usage(result.usage.model_dump())
+        self._turns_noted = len(results)
 
     def reset(self, **kwargs: Any):
         return self.env.reset(**kwargs)
@@ -78,18 +104,79 @@ class MetricsTap:
         self.env.close()
 
 
+class PolicySpec:
+    """One ``--policy``: a per-episode factory, the shared client to close, and the trace metadata."""
+
+    def __init__(
+        self, make: Callable[[], Policy], client: LLMClient | None, metadata: dict[str, Any]
+    ) -> None:
+        self.make = make
+        self.client = client
+        self.metadata = metadata
+
+
 def policy_factory(
     spec: str, *, llm_config: Path | None, llm_set: list[str], keep_tool_results: int
-) -> tuple[Callable[[], Policy], LLMClient | None]:
+) -> PolicySpec:
     """``scripted`` or ``openai:MODEL`` -> a per-episode policy factory (and the shared client to close)."""
     if spec == "scripted":
-        return ScriptedPolicy, None
+        return PolicySpec(ScriptedPolicy, None, {"teacher": "scripted", "policy": "scripted"})
     if spec.startswith("openai:") and spec[len("openai:") :]:
         config = load_llm_config("agent", file=llm_config, overrides=[*llm_set, f"model={spec[7:]}"])
         client = LLMClient(config)
         trim = TrimStrategy(keep_last_tool_results=keep_tool_results)
-        return (lambda: ResearchAgentPolicy(client.session(), trim=trim)), client
+        metadata = {
+            "teacher": spec,
+            "policy": spec,
+            "models": {"agent": config.model},
+            "base_url": config.base_url,
+            "temperature": config.temperature,
+            "keep_tool_results": keep_tool_results,
+        }
+        return PolicySpec(lambda: ResearchAgentPolicy(client.session(), trim=trim), client, metadata)
     raise ValueError(f"--policy {spec!r}: expected scripted or openai:MODEL")
+
+
+def supervisor_factory(
+    spec: str, *, llm_config: Path | None, llm_set: list[str]
+) -> Callable[[], LLMSupervisor | None]:
+    """``rules`` (the env's rule-based supervisor) or ``openai:MODEL`` (a fresh LLMSupervisor per episode, role
+    ``supervisor``; ``--llm-set`` applies to it too)."""
+    if spec == "rules":
+        return lambda: None
+    if spec.startswith("openai:") and spec[len("openai:") :]:
+        config = load_llm_config("supervisor", file=llm_config, overrides=[*llm_set, f"model={spec[7:]}"])
+        return lambda: LLMSupervisor(config)
+    raise ValueError(f"--supervisor {spec!r}: expected rules or openai:MODEL")
+
+
+def reconcile_traces(out: Path) -> int:
+    """Keep only the traces of episodes recorded in ``results.jsonl`` (the last trace per episode key); return
+    how many lines were dropped. Runs under the results lock, so no other runner is writing ``out``."""
+    path = out / TRACES_NAME
+    if not path.is_file():
+        return 0
+    with ResultStore(out) as store:
+        recorded = set(store.records)
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        last: dict[str, int] = {}
+        for number, line in enumerate(lines):
+            try:
+                key = json.loads(line).get("episode_id")
+            except (ValueError, AttributeError):
+                continue  # a line torn by a crash
+            if key in recorded:
+                last[key] = number
+        keep = sorted(last.values())
+        if len(keep) == len(lines):
+            return 0
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.writelines(lines[i] if lines[i].endswith("\n") else lines[i] + "\n" for i in keep)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    return len(lines) - len(keep)
 
 
 async def run_tasks(
@@ -107,36 +194,54 @@ async def run_tasks(
     llm_set: list[str] | None = None,
     keep_tool_results: int = 8,
     progress: bool = True,
-    supervisor: Any = None,
+    supervisor: str = "rules",
 ) -> RolloutSummary:
     """The body of ``prgym run`` (also used by ``prgym demo``)."""
     mode = "shopping" if all(isinstance(t, ShoppingTask) for t in tasks) else "research"
     if mode == "research" and any(isinstance(t, ShoppingTask) for t in tasks):
         raise ValueError("--tasks mixes research and shopping tasks; run them as two task sets")
-    factories: dict[str, Callable[[], Policy]] = {}
-    clients: list[LLMClient] = []
+    make_supervisor = supervisor_factory(supervisor, llm_config=llm_config, llm_set=llm_set or [])
+    specs: dict[str, PolicySpec] = {}
     for spec in policies:
-        make, client = policy_factory(
+        specs[spec] = policy_factory(
             spec, llm_config=llm_config, llm_set=llm_set or [], keep_tool_results=keep_tool_results
         )
-        factories[spec] = make
-        if client is not None:
-            clients.append(client)
     jobs = make_jobs(tasks.ids(), policies, trials)
+    reconcile_traces(out)
 
     async def episode(job: RolloutJob) -> EpisodeOutcome:
         tap: list[MetricsTap] = []
+        policy = specs[job.policy].make()
+        episode_supervisor = make_supervisor()
+        metadata = {**specs[job.policy].metadata, "supervisor": supervisor, "trial": job.trial}
+        if isinstance(episode_supervisor, LLMSupervisor):
+            metadata["models"] = {**metadata.get("models", {}), "supervisor": supervisor[len("openai:") :]}
+        usage = getattr(getattr(policy, "usage", None), "snapshot", None)
 
         def make_env() -> MetricsTap:
             env = ProductResearchEnv(
-                catalog, task_mode=mode, tasks=tasks, max_steps=max_steps, supervisor=supervisor
+                catalog, task_mode=mode, tasks=tasks, max_steps=max_steps, supervisor=episode_supervisor
             )
-            tap.append(MetricsTap(env))
+            recorder = EpisodeRecorder(
+                env, out / TRACES_NAME, policy=metadata, usage_provider=usage if callable(usage) else None
+            )
+            tap.append(MetricsTap(recorder, episode_id=job.episode_key, policy=policy))
             return tap[-1]
 
-        outcome = await run_episode(make_env, factories[job.policy](), job.task_id, job.seed(seed))
+        try:
+            outcome = await run_episode(make_env, policy, job.task_id, job.seed(seed))
+        finally:
+            if episode_supervisor is not None:
+                await asyncio.to_thread(episode_supervisor.close)
         info = dict(outcome.info)
         info.update(tap[0].final)
+        if isinstance(episode_supervisor, LLMSupervisor):
+            called = [r for r in episode_supervisor.records if r.llm_called]
+            info["llm_supervisor"] = {
+                "calls": len(called),
+                "rejections": sum(1 for r in called if not r.passed),
+                "unusable": sum(1 for r in called if r.note),
+            }
         return outcome.model_copy(update={"info": info})
 
     try:
@@ -150,8 +255,9 @@ async def run_tasks(
             progress=progress,
         )
     finally:
-        for client in clients:
-            await client.aclose()
+        for spec in specs.values():
+            if spec.client is not None:
+                await spec.client.aclose()
 
 
 def metrics_table(out: Path) -> tuple[Table, dict[str, dict[str, float | None]]]:
@@ -228,6 +334,9 @@ def run(
     llm_config: Path = typer.Option(None, "--llm-config", help="TOML/JSON with per-role LLM settings."),
     llm_set: list[str] = typer.Option(None, "--llm-set", help="LLM setting key=value (repeatable)."),
     keep_tool_results: int = typer.Option(8, "--keep-tool-results", min=0, help="Tool results kept in full."),
+    supervisor: str = typer.Option(
+        "rules", "--supervisor", help="rules (rule-based) or openai:MODEL (LLM supervisor, role supervisor)."
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Run every task x policy x trial not yet in OUT/results.jsonl and print reward and research metrics."""
@@ -242,7 +351,7 @@ def run(
                 tasks=taskset, catalog=catalog, policies=list(policy), trials=trials, out=out,
                 concurrency=concurrency, seed=seed, max_steps=max_steps, timeout_s=timeout or None,
                 llm_config=llm_config, llm_set=list(llm_set or []), keep_tool_results=keep_tool_results,
-                progress=progress,
+                progress=progress, supervisor=supervisor,
             )
         )  # fmt: skip
     except (ValueError, ConfigError, FileNotFoundError) as exc:
@@ -252,5 +361,6 @@ def run(
     table, figures = metrics_table(out)
     console.print(table)
     (out / "metrics.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-    console.print(f"results: {out / 'results.jsonl'}")
+    console.print(f"results: {out / 'results.jsonl'}", soft_wrap=True)
+    console.print(f"traces: {out / TRACES_NAME}", soft_wrap=True)
     typer.echo(json.dumps({"policies": figures}))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import typer
 from typer.testing import CliRunner
 
 from harness.cli.demo import demo
 from harness.cli.run import run
+from sandbox.recorder import read_traces
 from sandbox.tasks.taskset import TaskSet
 
 
@@ -61,5 +63,12 @@ def test_demo_runs_offline(shared_data, tmp_path) -> None:
     run_dir = tmp_path / "work" / "runs" / "demo-scripted-seed0"
     records = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
     assert len(records) == 3 and all(r["status"] == "completed" for r in records)
+    assert f"traces: {run_dir / 'traces.jsonl'}" in result.output
+    traces = read_traces(run_dir / "traces.jsonl")
+    assert sorted(t.episode_id for t in traces) == sorted(r["episode_key"] for r in records)
+    first = TaskSet.load(run_dir / "tasks.jsonl").ids()[0]
+    report = next(t.report for t in traces if t.task_id == first)
+    cited = re.findall(r"\[P:[^\]]+\]", report)
+    assert cited and all(c in text for c in cited[:3])  # the printed report is the recorded one
     reused = CliRunner().invoke(_app(), [*args, "--out", str(tmp_path / "again")], catch_exceptions=False)
     assert reused.exit_code == 0 and "catalog: reusing" in reused.output

@@ -1,0 +1,211 @@
+"""The LLM user agent: the behaviour history goes to an LLM, which infers persona and intent and writes the task.
+
+The model answers one JSON object (query, persona, hard constraints, rubric). The reply is parsed strictly into
+:class:`TaskDraft` (pydantic, unknown fields refused), then checked the way the template writer checks its own
+output: the rubric has exactly the four RACE dimensions with weights summing to 1, a budget names its currency,
+and the constraints leave at least ``min_products + 1`` catalog products (``feasible_products``). A reply that
+fails is answered with the error and asked again (``max_attempts`` calls in all); when it still fails, or the
+endpoint fails, the template writer (:func:`~harness.user_agent.writer.write_task`) writes the task for the same
+history and the reason is kept in ``task.meta["fallback_reason"]``. So a flaky model never loses a task, and the
+task set says which tasks the model really wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.llm.client import LLMClient, LLMError
+from harness.user_agent.history import BehaviourHistory
+from harness.user_agent.persona import InferredPersona
+from harness.user_agent.writer import write_task
+from sandbox.catalog.backend import CatalogBackend
+from sandbox.tasks.generator import feasible_products
+from sandbox.tasks.models import RUBRIC_DIMENSIONS, HardConstraints, Persona, ResearchTask, Rubric
+
+GENERATOR = "user-agent-llm-v1"
+_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
+
+SYSTEM = (
+    "You are a user simulator for a product research benchmark. From a shopper's behaviour history (products "
+    "they viewed and bought in a real catalog) you infer who they are and what they want next, and you write "
+    "the research request they would send to a shopping assistant. Answer with ONE JSON object and nothing "
+    "else, with exactly these fields:\n"
+    '{"query": "<the request, first person, 1-3 sentences>",\n'
+    ' "persona": {"description": "<who the shopper is>", "preferences": ["<soft preference>", ...]},\n'
+    ' "intent": "<what they want to buy next and why, one sentence>",\n'
+    ' "constraints": {"budget_max": <number>, "currency": "<ISO code>", "category": "<category path>", '
+    '"brands": ["<brand>"] (optional), "must_have": ["<term>"] (optional), "min_rating": <0-5> (optional)},\n'
+    ' "rubric": {"dimensions": [{"name": "comprehensiveness" | "depth" | "instruction_following" | '
+    '"readability", "weight": <0-1>, "criteria": [{"text": "<what a good report does>", "weight": <number '
+    '> 0>, "keywords": ["<word that shows it>", ...]}, ...]}, ...]}}\n'
+    "Rules: the rubric has exactly those four dimensions, each with at least one criterion, and their weights "
+    "sum to 1. Hard constraints must be satisfiable by several catalog products like the ones in the history: "
+    "use the category path exactly as given, the history's currency, and a budget at or above the prices the "
+    "shopper usually pays."
+)
+
+
+class DraftPersona(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = Field(min_length=1)
+    preferences: list[str] = Field(default_factory=list)
+
+
+class TaskDraft(BaseModel):
+    """What the LLM must answer: the parts of a :class:`ResearchTask` it writes (ids and meta are ours)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=10)
+    persona: DraftPersona
+    intent: str = ""
+    constraints: HardConstraints
+    rubric: Rubric
+
+
+class DraftRejected(ValueError):
+    """The reply is not a usable task; the message names the field and what was expected."""
+
+
+def history_prompt(history: BehaviourHistory, min_products: int) -> str:
+    """The user message: the history as the LLM sees it (ids, titles, brands, prices, events)."""
+    lines = [
+        f"Category path: {history.category}",
+        f"Currency: {history.currency or 'unknown'}",
+        f"Price band of the history: {history.price_low} - {history.price_high}",
+        "",
+        "Behaviour history (most important first):",
+    ]
+    for item in history.items:
+        brand = f" | brand {item.brand}" if item.brand else ""
+        lines.append(
+            f"- {item.event}: [{item.product_id}] {item.title}{brand} | {item.price} {item.currency or ''}".rstrip()
+        )
+    lines += ["", f"The request must ask to compare at least {min_products} products. Write the JSON object."]
+    return "\n".join(lines)
+
+
+def parse_draft(text: str | None) -> TaskDraft:
+    """Strictly parse a reply into a :class:`TaskDraft` (a ```json fence around it is tolerated)."""
+    if not text or not text.strip():
+        raise DraftRejected("empty reply; expected one JSON object")
+    body = text.strip()
+    fenced = _FENCE.match(body)
+    if fenced:
+        body = fenced.group(1)
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise DraftRejected(f"not JSON ({exc.msg} at char {exc.pos}); expected one JSON object") from None
+    if not isinstance(data, dict):
+        raise DraftRejected(f"expected a JSON object, got {type(data).__name__}")
+    try:
+        return TaskDraft.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(map(str, first["loc"])) or "<object>"
+        raise DraftRejected(f"field {where}: {first['msg']}") from None
+
+
+def check_draft(draft: TaskDraft, backend: CatalogBackend, min_products: int) -> None:
+    """The checks the template writer guarantees by construction: four dimensions, currency, feasibility."""
+    names = [d.name for d in draft.rubric.dimensions]
+    if sorted(names) != sorted(RUBRIC_DIMENSIONS):
+        raise DraftRejected(
+            f"field rubric.dimensions: expected exactly {list(RUBRIC_DIMENSIONS)}, got {names}"
+        )
+    constraints = draft.constraints
+    if constraints.is_empty():
+        raise DraftRejected(
+            "field constraints: at least one hard constraint (budget, category, ...) is needed"
+        )
+    if (
+        constraints.budget_max is not None or constraints.budget_min is not None
+    ) and not constraints.currency:
+        raise DraftRejected("field constraints.currency: a budget needs its currency (ISO code)")
+    found = len(feasible_products(backend, constraints))
+    if found < min_products + 1:
+        raise DraftRejected(
+            f"field constraints: only {found} catalog products meet them, at least {min_products + 1} are "
+            "needed; widen the budget, use the category path as given or drop a brand/term"
+        )
+
+
+async def write_task_llm(
+    client: LLMClient,
+    backend: CatalogBackend,
+    history: BehaviourHistory,
+    persona: InferredPersona,
+    rng: np.random.Generator,
+    *,
+    task_id: str,
+    min_products: int = 3,
+    max_attempts: int = 3,
+) -> ResearchTask:
+    """The LLM's task for ``history``, or the template's with ``meta["fallback_reason"]`` (see module doc).
+
+    Raises :class:`~harness.user_agent.writer.TaskInfeasible` only when the fallback finds no feasible task.
+    """
+    if max_attempts < 1:
+        raise ValueError(f"max_attempts: expected >= 1, got {max_attempts}")
+    base: list[dict[str, Any]] = [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": history_prompt(history, min_products)},
+    ]
+    conversation = list(base)
+    reason = ""
+    attempts = 0
+    for _ in range(max_attempts):
+        attempts += 1
+        try:
+            result = await client.chat(conversation)
+        except LLMError as exc:
+            reason = f"LLM request failed ({exc.reason}: {exc})"
+            break
+        reply = result.content
+        try:
+            draft = parse_draft(reply)
+            check_draft(draft, backend, min_products)
+        except DraftRejected as exc:
+            reason = str(exc)
+            conversation = [
+                *conversation,
+                {"role": "assistant", "content": reply or ""},
+                {
+                    "role": "user",
+                    "content": f"Your reply was not valid: {exc}. Answer with the corrected JSON object only.",
+                },
+            ]
+            continue
+        return ResearchTask(
+            task_id=task_id,
+            query=draft.query,
+            persona=Persona(description=draft.persona.description, preferences=draft.persona.preferences),
+            constraints=draft.constraints,
+            rubric=draft.rubric,
+            min_products=min_products,
+            meta={
+                "generator": GENERATOR,
+                "writer": f"openai:{client.config.model}",
+                "llm_attempts": attempts,
+                "intent": draft.intent,
+                "history": history.model_dump(mode="json"),
+                "persona": persona.model_dump(mode="json"),
+                "snapshot": getattr(backend, "snapshot_id", None),
+            },
+        )
+    task = write_task(backend, history, persona, rng, task_id=task_id, min_products=min_products)
+    meta = dict(task.meta)
+    meta.update(
+        writer="template-fallback",
+        fallback_from=f"openai:{client.config.model}",
+        fallback_reason=reason,
+        llm_attempts=attempts,
+    )
+    return task.model_copy(update={"meta": meta})
