@@ -7,7 +7,6 @@ moved into place at the end, so an interrupted build never leaves a half-written
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -133,11 +132,3 @@ def build_snapshot(specs: Sequence[SourceSpec], out_dir: Path, *, show_progress:
     return BuildResult(
         snapshot_dir=out_dir, manifest=manifest, reports=reports, load_seconds=load_s, index_seconds=index_s
     )
-
-
-def read_rejects(snapshot_dir: Path) -> list[dict]:
-    """All rejected rows recorded by the build, as dicts."""
-    path = Path(snapshot_dir) / REJECTS_FILENAME
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

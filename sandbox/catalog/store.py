@@ -93,9 +93,6 @@ class ProductStore:
     def __len__(self) -> int:
         return self._count
 
-    def __contains__(self, product_id: object) -> bool:
-        return isinstance(product_id, str) and self._get_one(product_id) is not None
-
     def _get_one(self, product_id: str) -> Product | None:
         row = (
             self._connection()
