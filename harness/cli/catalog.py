@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -30,6 +31,18 @@ def build(
         help="Folder with the sample datasets (default: $PRGYM_DATA_DIR or the data home).",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    dense: bool = typer.Option(
+        False, "--dense", help="Also embed the products and build the FAISS index (needs prgym[dense])."
+    ),
+    dense_model: str = typer.Option(
+        None, help="Embedding model id or local path (default: all-MiniLM-L6-v2)."
+    ),
+    dense_dtype: str = typer.Option(
+        "float32", help="Stored vector type: float32 or float16 (half the memory)."
+    ),
+    dense_index: str = typer.Option(
+        "auto", help="FAISS index: auto (exact below a size, HNSW above), flat, hnsw, ivf."
+    ),
 ) -> None:
     """Load sources into one catalog snapshot and print per-source counts and rejects."""
     from catalog_loader.build import build_snapshot
@@ -54,8 +67,38 @@ def build(
             raise typer.Exit(1) from exc
         for name in names:
             specs.extend(preset_specs(name, root))
-    result = build_snapshot(specs, out, show_progress=progress)
-    _print_build_summary(result)
+    # A rebuild replaces the snapshot directory; keep its embeddings aside so unchanged products are not re-encoded.
+    previous_dense = out.with_name(f".{out.name}.dense-previous")
+    shutil.rmtree(previous_dense, ignore_errors=True)
+    if dense and (out / "dense").is_dir():
+        (out / "dense").rename(previous_dense)
+    try:
+        result = build_snapshot(specs, out, show_progress=progress)
+        _print_build_summary(result)
+        if dense:
+            _build_dense(out, dense_model, dense_dtype, dense_index, previous_dense, progress)
+    finally:
+        shutil.rmtree(previous_dense, ignore_errors=True)
+
+
+def _build_dense(
+    out: Path, model: str | None, dtype: str, index: str, previous: Path, progress: bool
+) -> None:
+    from sandbox.catalog.dense import DenseConfig, build_dense_index
+
+    settings = {"dtype": dtype, "index": index} | ({"model": model} if model else {})
+    try:
+        config = DenseConfig(**settings)
+    except ValidationError as exc:
+        console.print(f"[red]invalid dense settings: {exc}")
+        raise typer.Exit(2) from exc
+    reuse = [previous] if previous.is_dir() else []
+    manifest = build_dense_index(out, config, reuse_from=reuse, progress=progress)
+    console.print(
+        f"dense index: {manifest.count:,} vectors of {manifest.dimension} dims ({manifest.dtype}, "
+        f"{getattr(manifest.index.kind, 'value', manifest.index.kind)}), model {manifest.model.model_id}; encoded {manifest.encoded:,}, "
+        f"reused {manifest.reused:,} in {manifest.encode_seconds + manifest.build_seconds:.1f} s"
+    )
 
 
 def _print_build_summary(result) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
@@ -47,3 +48,26 @@ def test_search_rejects_bad_filter_values(shared_data: Path, small_snapshot: Pat
     )
     assert result.exit_code == 2
     assert "price_min" in result.output
+
+
+def test_dense_rebuild_through_the_cli_encodes_nothing_again(
+    shared_data: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """`catalog build --dense` replaces the snapshot directory, yet keeps the embeddings of unchanged products."""
+    pytest.importorskip("sentence_transformers", reason="needs the dense extra")
+    monkeypatch.setenv("PRGYM_DATA_DIR", str(shared_data))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "snap"
+    args = ["catalog", "build", "-p", "webmall", "--out", str(out), "--no-progress", "--dense"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "encoded 1,108, reused 0" in " ".join(first.output.split())
+    second = runner.invoke(app, args)
+    assert second.exit_code == 0, second.output
+    assert "encoded 0, reused 1,108" in " ".join(second.output.split())
+    assert not (tmp_path / ".snap.dense-previous").exists()
+    result = runner.invoke(
+        app, ["catalog", "search", str(out), "silent keyboard", "--mode", "hybrid", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["total"] > 0

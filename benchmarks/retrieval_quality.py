@@ -1,0 +1,641 @@
+"""Retrieval quality and speed of lexical, dense and hybrid search, on human relevance labels.
+
+Measured in one run, side by side:
+- recall@10 / recall@50 of the judged products with relevance >= 2.5 (``homedepot/labels_dev.csv``) when searching
+  all 54,667 Home Depot titles, for prgym's lexical (tantivy BM25), dense (all-MiniLM-L6-v2 + FAISS) and hybrid
+  modes, with ``bm25s`` (plain, and with a stemmer) and the naive pipeline (plain bm25s + the same dense ranking
+  + RRF(60)) as baselines;
+- figures are reported on the held-out half of the queries: fusion settings were chosen on the other half
+  (the split is by a hash of the query text; ``--tune`` reruns that search and prints the grid);
+- encode throughput, and query latency p50/p99 per mode (query encoding included, query cache off) at the real
+  size and at ~130k products (the real titles plus derived variants, labelled ``derived``);
+- ``--scale N``: a derived catalog of N products with the approximate (HNSW) index: recall of the approximate
+  index against exact search at k=50, latency and peak RSS. Encoding a million texts on 2 cores takes hours, so
+  derived products get **derived vectors** (their source product's embedding plus seeded noise); the output
+  says so.
+
+    python benchmarks/retrieval_quality.py             # full run (first run encodes 54,667 titles: ~5 min)
+    python benchmarks/retrieval_quality.py --quick     # under a minute
+    python benchmarks/retrieval_quality.py --scale 1000000
+
+Embeddings are cached in ``--work-dir`` (default ``benchmarks/.cache/retrieval_quality``), so reruns encode
+nothing. The last line printed is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import multiprocessing
+import os
+import random
+import resource
+import shutil
+import sys
+import time
+import zlib
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from derive_catalog import derived_products  # noqa: E402
+
+from catalog_loader.build import write_snapshot  # noqa: E402
+from catalog_loader.load import iter_sources  # noqa: E402
+from catalog_loader.presets import preset  # noqa: E402
+from sandbox.catalog.dense import (  # noqa: E402
+    DenseConfig,
+    DenseSearchConfig,
+    Embedder,
+    FusionMethod,
+    HybridBackend,
+    build_dense_index,
+    product_text,
+    read_dense_manifest,
+    resolve_model,
+)
+from sandbox.catalog.dense.embedding_cache import EmbeddingCache, text_keys, write_cache  # noqa: E402
+from sandbox.catalog.dense.fusion import fuse, rrf  # noqa: E402
+from sandbox.catalog.dense.manifest import DENSE_DIRNAME, cache_model_key  # noqa: E402
+from sandbox.catalog.product import Product  # noqa: E402
+from sandbox.catalog.search import SearchFilters, SearchMode, SearchRequest  # noqa: E402
+from sandbox.catalog.snapshot import Snapshot  # noqa: E402
+
+console = Console(stderr=True)
+out = Console()
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data"
+DEFAULT_WORK = REPO / "benchmarks" / ".cache" / "retrieval_quality"
+MODES = (SearchMode.lexical, SearchMode.dense, SearchMode.hybrid)
+DERIVED_NOISE = (
+    0.02  # per-dimension std of the noise added to a derived product's vector (cos to source ~0.93)
+)
+SEED = 0
+
+
+# -- helpers --------------------------------------------------------------------------------------------------------
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def ms_percentiles(samples: Sequence[float]) -> tuple[float, float]:
+    arr = np.asarray(samples) * 1000
+    return float(np.percentile(arr, 50)), float(np.percentile(arr, 99))
+
+
+def load_labels(path: Path) -> dict[str, set[str]]:
+    """Query -> product ids (``homedepot:<uid>``) judged relevant (mean rating >= 2.5)."""
+    relevant: dict[str, set[str]] = defaultdict(set)
+    with path.open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if float(row["relevance"]) >= 2.5:
+                relevant[row["search_term"]].add(f"homedepot:{row['product_uid']}")
+    return dict(relevant)
+
+
+def held_out(query: str) -> bool:
+    """The fixed split: fusion settings are tuned on the other half, figures are reported on this one."""
+    return zlib.crc32(query.encode("utf-8")) % 2 == 1
+
+
+def recall_at(
+    ranked: dict[str, list[str]], relevant: dict[str, set[str]], queries: Sequence[str], k: int
+) -> float:
+    return float(np.mean([len(set(ranked[q][:k]) & relevant[q]) / len(relevant[q]) for q in queries]))
+
+
+def copy_cache(snapshot_dir: Path, cache_dir: Path) -> None:
+    """Keep a snapshot's embedding cache outside it (a snapshot rebuild replaces its directory)."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("keys.npy", "vectors.npy", "cache.json"):
+        shutil.copy2(snapshot_dir / DENSE_DIRNAME / name, cache_dir / name)
+
+
+def has_dense(snapshot_dir: Path, count: int | None = None) -> bool:
+    """A snapshot of ``count`` products whose dense index was built with today's default index parameters.
+
+    When only the index parameters differ, the index is rebuilt in place from the snapshot's own vectors.
+    """
+    try:
+        snapshot = Snapshot(snapshot_dir)
+        manifest = read_dense_manifest(snapshot)
+    except (FileNotFoundError, ValueError, RuntimeError):
+        return False
+    if count is not None and manifest.count != count:
+        return False
+    config = DenseConfig()
+    wanted = (config.hnsw_m, config.hnsw_ef_construction, config.hnsw_ef_search)
+    recorded = (manifest.index.hnsw_m, manifest.index.hnsw_ef_construction, manifest.index.hnsw_ef_search)
+    if manifest.index.kind.value == "hnsw" and recorded != wanted:
+        console.print(f"rebuilding the dense index of {snapshot_dir.name}: HNSW {recorded} -> {wanted}")
+        rebuilt = build_dense_index(snapshot_dir, config)
+        if rebuilt.texts_encoded:
+            raise RuntimeError("an index rebuild must not encode anything")
+    return True
+
+
+# -- catalogs -------------------------------------------------------------------------------------------------------
+
+
+def homedepot_products(data: Path) -> list[Product]:
+    _, products = iter_sources(preset("homedepot", data))
+    return sorted(products, key=lambda p: p.product_id)
+
+
+def ensure_snapshot(
+    products: list[Product],
+    directory: Path,
+    cache_dir: Path,
+    embedder: Embedder,
+    config: DenseConfig,
+    *extra: Path,
+) -> Path:
+    """A snapshot of ``products`` with a dense index, reusing whatever was built or encoded before."""
+    if has_dense(directory, len(products)):
+        return directory
+    console.print(f"[bold]building snapshot[/] {directory.name}: {len(products):,} products")
+    write_snapshot(products, directory, show_progress=True)
+    manifest = build_dense_index(directory, config, reuse_from=[cache_dir, *extra], embedder=embedder)
+    console.print(f"  encoded {manifest.texts_encoded:,} texts, reused {manifest.reused:,} vectors")
+    copy_cache(directory, cache_dir)
+    return directory
+
+
+def derived_catalog(base: list[Product], n: int) -> list[Product]:
+    return list(derived_products(base, n, seed=SEED))
+
+
+def write_derived_vectors(
+    products: list[Product], base_snapshot: Path, model_key: str, cache_dir: Path
+) -> tuple[int, float]:
+    """Cache entries for the derived products: their source product's vector plus seeded Gaussian noise.
+
+    Returns how many derived vectors were written and their mean cosine to the source vector.
+    """
+    base_ids = Snapshot(base_snapshot).store.product_ids()
+    position = {pid: i for i, pid in enumerate(base_ids)}
+    base_vectors = EmbeddingCache.open(base_snapshot / DENSE_DIRNAME)
+    assert base_vectors is not None
+    derived = [p for p in products if p.source == "derived"]
+    sources = np.fromiter(
+        (position[p.product_id.split("-", 1)[1]] for p in derived), dtype=np.int64, count=len(derived)
+    )
+    rng = np.random.default_rng(SEED)
+    vectors = np.empty((len(derived), base_vectors.meta.dimension), dtype=np.float32)
+    cosines = []
+    for start in range(0, len(derived), 100_000):
+        src = base_vectors.rows(sources[start : start + 100_000])
+        noisy = src + rng.standard_normal(src.shape, dtype=np.float32) * DERIVED_NOISE
+        noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
+        vectors[start : start + len(src)] = noisy
+        cosines.append(np.sum(noisy * src, axis=1))
+    keys = text_keys(model_key, (product_text(p) for p in derived))
+    write_cache(cache_dir, model_key, keys, vectors, "float32")
+    return len(derived), float(np.mean(np.concatenate(cosines)))
+
+
+# -- measurements ---------------------------------------------------------------------------------------------------
+
+
+def rank_modes(backend: HybridBackend, queries: Sequence[str]) -> dict[str, dict[str, list[str]]]:
+    """Top 50 product ids per query for every mode, through the backend's public search."""
+    ranked: dict[str, dict[str, list[str]]] = {m.value: {} for m in MODES}
+    with console.status("ranking") as status:
+        for i, q in enumerate(queries):
+            for mode in MODES:
+                hits = backend.search(SearchRequest(query=q, mode=mode, page_size=50)).hits
+                ranked[mode.value][q] = [h.product_id for h in hits]
+            if i % 200 == 0:
+                status.update(f"ranking queries {i:,}/{len(queries):,}")
+    return ranked
+
+
+def fusion_candidates(backend: HybridBackend, queries: Sequence[str], depth: int) -> dict[str, tuple]:
+    """Per query: the BM25 list, the dense list and the query vector, for trying fusion settings offline."""
+    candidates = {}
+    for q in queries:
+        vector = backend.query_vector(q)
+        lexical, _ = backend.lexical.ranked(q, SearchFilters(), depth)
+        lex_ords = backend._ords_of([h.product_id for h in lexical])
+        lex_scores = np.asarray([h.score for h in lexical], dtype=np.float64)
+        dense_scores, dense_ords = backend.index.search(vector, 50 + depth)
+        candidates[q] = (lex_ords, lex_scores, dense_ords, dense_scores.astype(np.float64), vector)
+    return candidates
+
+
+def fused_rankings(
+    backend: HybridBackend, candidates: dict[str, tuple], config: DenseSearchConfig
+) -> dict[str, list[str]]:
+    ranked = {}
+    for q, (lex_ords, lex_scores, dense_ords, dense_scores, vector) in candidates.items():
+        _, ords = fuse(
+            config,
+            lex_ords,
+            lex_scores,
+            dense_ords,
+            dense_scores,
+            lambda m, v=vector: backend.index.score(v, m).astype(np.float64),
+        )
+        ranked[q] = backend.product_ids[ords[:50]].tolist()
+    return ranked
+
+
+def tune(
+    backend: HybridBackend, relevant: dict[str, set[str]], tune_queries: list[str], report_queries: list[str]
+) -> list[tuple[str, float, float, float, float]]:
+    """Fusion grid: recall on the tuning half (what chooses) and on the held-out half (what is reported)."""
+    depth = backend.config.depth
+    candidates = fusion_candidates(backend, tune_queries + report_queries, depth)
+    grid: list[DenseSearchConfig] = [
+        DenseSearchConfig(fusion=FusionMethod.weighted, dense_weight=w, depth=depth)
+        for w in (0.3, 0.4, 0.5, 0.55, 0.6, 0.7)
+    ] + [DenseSearchConfig(fusion=FusionMethod.rrf, rrf_k=k, depth=depth) for k in (10, 30, 60)]
+    rows = []
+    for config in grid:
+        ranked = fused_rankings(backend, candidates, config)
+        name = (
+            f"weighted w={config.dense_weight}"
+            if config.fusion is FusionMethod.weighted
+            else f"rrf k={config.rrf_k:g}"
+        )
+        rows.append(
+            (
+                name,
+                recall_at(ranked, relevant, tune_queries, 10),
+                recall_at(ranked, relevant, tune_queries, 50),
+                recall_at(ranked, relevant, report_queries, 10),
+                recall_at(ranked, relevant, report_queries, 50),
+            )
+        )
+    return rows
+
+
+def bm25s_rankings(products: list[Product], queries: Sequence[str], stem: bool) -> dict[str, list[str]]:
+    import bm25s
+
+    stemmer = None
+    if stem:
+        import Stemmer
+
+        stemmer = Stemmer.Stemmer("english")
+    ids = [p.product_id for p in products]
+    retriever = bm25s.BM25()
+    retriever.index(
+        bm25s.tokenize([p.title for p in products], stemmer=stemmer, show_progress=False), show_progress=False
+    )
+    tokens = bm25s.tokenize(list(queries), stemmer=stemmer, show_progress=False)
+    docs, scores = retriever.retrieve(tokens, k=50, show_progress=False, n_threads=1)
+    return {
+        q: [ids[d] for d, s in zip(docs[i], scores[i], strict=True) if s > 0] for i, q in enumerate(queries)
+    }
+
+
+def naive_hybrid(
+    bm25_plain: dict[str, list[str]], dense: dict[str, list[str]], position: dict[str, int], ids: np.ndarray
+) -> dict[str, list[str]]:
+    """The reference pipeline: plain bm25s + dense (flat, exact) + RRF(60), both lists 50 deep."""
+    ranked = {}
+    for q in bm25_plain:
+        lex = np.asarray([position[p] for p in bm25_plain[q]], dtype=np.int64)
+        den = np.asarray([position[p] for p in dense[q]], dtype=np.int64)
+        _, ords = rrf(lex, den, k=60)
+        ranked[q] = ids[ords[:50]].tolist()
+    return ranked
+
+
+def measure_encode(embedder: Embedder, texts: list[str]) -> float:
+    embedder.encode(texts[:64])  # warm up (first batch allocates)
+    started = time.perf_counter()
+    embedder.encode(texts)
+    return len(texts) / (time.perf_counter() - started)
+
+
+def measure_latency(
+    backend: HybridBackend, queries: Sequence[str], filters: SearchFilters | None = None
+) -> dict[str, tuple[float, float]]:
+    """p50/p99 ms per mode of one search (page of 10) with the query embedding computed inside the timing."""
+    figures = {}
+    for mode in MODES:
+        for q in queries[:10]:
+            backend.search(SearchRequest(query=q, mode=mode))
+        times = []
+        for q in queries:
+            backend.embedder.clear_query_cache()
+            request = SearchRequest(query=q, mode=mode, filters=filters or SearchFilters())
+            started = time.perf_counter()
+            backend.search(request)
+            times.append(time.perf_counter() - started)
+        figures[mode.value] = ms_percentiles(times)
+    return figures
+
+
+# -- runs -----------------------------------------------------------------------------------------------------------
+
+
+def run_quality(
+    args: argparse.Namespace, work: Path, embedder: Embedder
+) -> tuple[dict, HybridBackend, list[str]]:
+    relevant_all = load_labels(args.data / "homedepot" / "labels_dev.csv")
+    products = homedepot_products(args.data)
+    queries = sorted(relevant_all)
+    if args.quick:
+        queries = random.Random(SEED).sample(queries, 150)
+        keep = {pid for q in queries for pid in relevant_all[q]}
+        fill = random.Random(SEED).sample(products, 3000)
+        products = sorted(
+            {p.product_id: p for p in [*fill, *(p for p in products if p.product_id in keep)]}.values(),
+            key=lambda p: p.product_id,
+        )
+    known = {p.product_id for p in products}
+    relevant = {q: relevant_all[q] & known for q in queries if relevant_all[q] & known}
+    queries = sorted(relevant)
+    tune_queries = [q for q in queries if not held_out(q)]
+    report_queries = [q for q in queries if held_out(q)]
+
+    name = "hd-quick" if args.quick else "hd"
+    other = "hd" if args.quick else "hd-quick"
+    snapshot_dir = ensure_snapshot(
+        products, work / name, work / f"{name}-cache", embedder, DenseConfig(), work / f"{other}-cache"
+    )
+    backend = HybridBackend(
+        snapshot_dir, embedder=embedder, search_config=DenseSearchConfig(query_cache_size=len(queries) + 16)
+    )
+    embedder.query_cache_size = len(queries) + 16
+
+    started = time.perf_counter()
+    ranked = rank_modes(backend, queries)
+    rank_seconds = time.perf_counter() - started
+    ranked["bm25s"] = bm25s_rankings(products, queries, stem=False)
+    ranked["bm25s_stemmed"] = bm25s_rankings(products, queries, stem=True)
+    position = {pid: i for i, pid in enumerate(backend.product_ids.tolist())}
+    ranked["naive_hybrid"] = naive_hybrid(ranked["bm25s"], ranked["dense"], position, backend.product_ids)
+    ranked["hybrid_rrf60"] = fused_rankings(
+        backend,
+        fusion_candidates(backend, queries, backend.config.depth),
+        DenseSearchConfig(fusion=FusionMethod.rrf, rrf_k=60),
+    )
+
+    figures: dict = {
+        "catalog_products": len(products),
+        "queries": len(queries),
+        "queries_held_out": len(report_queries),
+        "fusion": backend.config.fusion.value,
+        "fusion_dense_weight": backend.config.dense_weight,
+        "fusion_depth": backend.config.depth,
+        "tuned_on": "the other half of the queries (crc32(query) % 2 == 0); figures are on the held-out half",
+        "rank_seconds": round(rank_seconds, 1),
+    }
+    for name in ("lexical", "dense", "hybrid", "bm25s", "bm25s_stemmed", "naive_hybrid", "hybrid_rrf60"):
+        for k in (10, 50):
+            figures[f"{name}_recall_at_{k}"] = recall_at(ranked[name], relevant, report_queries, k)
+            figures[f"{name}_recall_at_{k}_all_queries"] = recall_at(ranked[name], relevant, queries, k)
+
+    if args.tune:
+        rows = tune(backend, relevant, tune_queries, report_queries)
+        table = Table(title="fusion grid (choose on the tuning half, report the held-out half)")
+        for col in ("fusion", "tune R@10", "tune R@50", "held-out R@10", "held-out R@50"):
+            table.add_column(col, justify="right")
+        for name, *values in rows:
+            table.add_row(name, *(f"{v:.4f}" for v in values))
+        out.print(table)
+        figures["fusion_grid"] = {name: [round(v, 4) for v in values] for name, *values in rows}
+    return figures, backend, report_queries
+
+
+def run_latency(
+    args: argparse.Namespace, work: Path, embedder: Embedder, backend: HybridBackend, queries: list[str]
+) -> dict:
+    figures: dict = {}
+    sample = random.Random(SEED + 1).sample(queries, min(len(queries), 50 if args.quick else 300))
+    real = measure_latency(backend, sample)
+    for mode, (p50, p99) in real.items():
+        figures[f"{mode}_p50_ms_real"] = p50
+        figures[f"{mode}_p99_ms_real"] = p99
+    figures["latency_real_products"] = len(backend)
+    figures["latency_real_index"] = backend.dense_manifest.index.kind.value
+
+    texts = [product_text(p) for _, p in backend.snapshot.store.iter_products()]
+    figures["encode_per_s"] = measure_encode(embedder, texts[: 500 if args.quick else 3000])
+
+    if args.quick:  # latency at the quick catalog size only
+        for mode, (p50, p99) in real.items():
+            figures[f"{mode}_p50_ms"], figures[f"{mode}_p99_ms"] = p50, p99
+        figures["latency_products"] = len(backend)
+        return figures
+
+    n = args.latency_scale
+    base = [p for _, p in backend.snapshot.store.iter_products()]
+    scaled = build_scaled(work, base, backend.snapshot.dir, n, embedder)
+    big = HybridBackend(scaled, embedder=embedder)
+    for mode, (p50, p99) in measure_latency(big, sample).items():
+        figures[f"{mode}_p50_ms"], figures[f"{mode}_p99_ms"] = p50, p99
+    for mode, (p50, p99) in measure_latency(big, sample, SearchFilters(source="homedepot")).items():
+        figures[f"{mode}_filtered_p50_ms"], figures[f"{mode}_filtered_p99_ms"] = p50, p99
+    figures["latency_products"] = len(big)
+    figures["latency_index"] = big.dense_manifest.index.model_dump(mode="json", exclude={"faiss_version"})
+    figures["latency_catalog"] = (
+        f"{len(base):,} real + {len(big) - len(base):,} derived products (derived vectors)"
+    )
+    return figures
+
+
+def build_scaled(work: Path, base: list[Product], base_dir: Path, n: int, embedder: Embedder | None) -> Path:
+    """A snapshot of ``n`` products (real + derived, derived vectors), built once and reused."""
+    directory = work / f"scale-{n}"
+    if has_dense(directory, n):
+        return directory
+    products = derived_catalog(base, n)
+    spec = embedder.spec if embedder is not None else resolve_model(DenseConfig().model)
+    derived_cache = work / f"derived-vectors-{n}"
+    count, cosine = write_derived_vectors(products, base_dir, cache_model_key(spec), derived_cache)
+    console.print(
+        f"derived {count:,} products with derived vectors (mean cosine to their source {cosine:.3f})"
+    )
+    write_snapshot(products, directory, show_progress=True)
+    manifest = build_dense_index(
+        directory, DenseConfig(), reuse_from=[base_dir, derived_cache], embedder=embedder
+    )
+    if manifest.texts_encoded:
+        raise RuntimeError(
+            f"scaled catalog encoded {manifest.texts_encoded} texts; derived vectors were expected"
+        )
+    shutil.rmtree(derived_cache, ignore_errors=True)
+    return directory
+
+
+def _scale_child(work: str, data: str, n: int, queries: list[str], result_path: str) -> None:
+    """Child process: build the N-product catalog and the exact top-50 reference (keeps the parent's RSS clean)."""
+    work_dir = Path(work)
+    base_dir = work_dir / "hd"
+    base = [p for _, p in Snapshot(base_dir).store.iter_products()]
+    started = time.perf_counter()
+    directory = build_scaled(work_dir, base, base_dir, n, None)
+    build_seconds = time.perf_counter() - started
+    cache = EmbeddingCache.open(directory / DENSE_DIRNAME)
+    assert cache is not None
+    embedder = Embedder.from_model()
+    q = np.stack([embedder.encode_query(text) for text in queries])
+    scores = np.full((len(queries), 50), -np.inf, dtype=np.float32)
+    ords = np.zeros((len(queries), 50), dtype=np.int64)
+    for start in range(0, len(cache), 200_000):
+        block = cache.rows(np.arange(start, min(start + 200_000, len(cache)))) @ q.T  # (rows, queries)
+        for j in range(len(queries)):
+            all_scores = np.concatenate([scores[j], block[:, j]])
+            all_ords = np.concatenate([ords[j], np.arange(start, start + block.shape[0])])
+            top = np.lexsort((all_ords, -all_scores))[:50]
+            scores[j], ords[j] = all_scores[top], all_ords[top]
+    np.savez(result_path, ords=ords, build_seconds=build_seconds, build_peak_rss_mb=peak_rss_mb())
+
+
+def run_scale(args: argparse.Namespace, work: Path, embedder: Embedder, queries: list[str]) -> dict:
+    n = args.scale
+    sample = random.Random(SEED + 2).sample(queries, min(len(queries), 200))
+    result_path = work / f"scale-{n}-reference.npz"
+    child = multiprocessing.get_context("spawn").Process(
+        target=_scale_child, args=(str(work), str(args.data), n, sample, str(result_path))
+    )
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise RuntimeError(f"building the {n:,}-product catalog failed (exit code {child.exitcode})")
+    reference = np.load(result_path)
+    backend = HybridBackend(work / f"scale-{n}", embedder=embedder)
+    recalls = []
+    for q, exact in zip(sample, reference["ords"], strict=True):
+        _, approx = backend.index.search(backend.query_vector(q), 50)
+        recalls.append(len(set(approx.tolist()) & set(exact.tolist())) / 50)
+    latency = measure_latency(backend, sample)
+    manifest = backend.dense_manifest
+    figures = {
+        "scale": n,
+        "scale_catalog": f"{n:,} products: 54,667 real + {n - 54_667:,} derived (derived vectors, not encoded)",
+        "ann_recall_vs_exact_at_50": float(np.mean(recalls)),
+        "p50_ms": latency["hybrid"][0],
+        "p99_ms": latency["hybrid"][1],
+        "scale_index": manifest.index.model_dump(mode="json", exclude={"faiss_version"}),
+        "scale_build_seconds": float(reference["build_seconds"]),
+        "build_peak_rss_mb": float(reference["build_peak_rss_mb"]),
+    }
+    for mode, (p50, p99) in latency.items():
+        figures[f"scale_{mode}_p50_ms"], figures[f"scale_{mode}_p99_ms"] = p50, p99
+    figures["peak_rss_mb"] = peak_rss_mb()
+    return figures
+
+
+def print_tables(figures: dict, args: argparse.Namespace) -> None:
+    table = Table(
+        title=f"retrieval quality: Home Depot, {figures['catalog_products']:,} titles, "
+        f"{figures['queries_held_out']:,} held-out queries (all {figures['queries']:,} in brackets)"
+    )
+    for col in ("system", "recall@10", "recall@50"):
+        table.add_column(col, justify="right")
+    rows = [
+        ("bm25s (plain; reference pipeline)", "bm25s"),
+        ("bm25s + English stemmer", "bm25s_stemmed"),
+        ("naive hybrid: plain bm25s + dense + RRF(60)", "naive_hybrid"),
+        ("prgym lexical (tantivy BM25)", "lexical"),
+        ("prgym dense (MiniLM + FAISS)", "dense"),
+        ("prgym hybrid, RRF(60)", "hybrid_rrf60"),
+        (f"prgym hybrid ({figures['fusion']}, w={figures['fusion_dense_weight']})", "hybrid"),
+    ]
+    for label, key in rows:
+        table.add_row(
+            label,
+            *(
+                f"{figures[f'{key}_recall_at_{k}']:.3f} ({figures[f'{key}_recall_at_{k}_all_queries']:.3f})"
+                for k in (10, 50)
+            ),
+        )
+    out.print(table)
+    speed = Table(title="speed (2-core machine; query embedding included, query cache off)")
+    for col in ("catalog", "mode", "p50 ms", "p99 ms"):
+        speed.add_column(col, justify="right")
+    for mode in ("lexical", "dense", "hybrid"):
+        speed.add_row(
+            f"{figures['latency_real_products']:,} real",
+            mode,
+            f"{figures[f'{mode}_p50_ms_real']:.1f}",
+            f"{figures[f'{mode}_p99_ms_real']:.1f}",
+        )
+    if not args.quick:
+        for mode in ("lexical", "dense", "hybrid"):
+            speed.add_row(
+                f"{figures['latency_products']:,} (derived)",
+                mode,
+                f"{figures[f'{mode}_p50_ms']:.1f}",
+                f"{figures[f'{mode}_p99_ms']:.1f}",
+            )
+            speed.add_row(
+                f"{figures['latency_products']:,} + filter",
+                mode,
+                f"{figures[f'{mode}_filtered_p50_ms']:.1f}",
+                f"{figures[f'{mode}_filtered_p99_ms']:.1f}",
+            )
+    if args.scale:
+        for mode in ("lexical", "dense", "hybrid"):
+            speed.add_row(
+                f"{args.scale:,} (derived)",
+                mode,
+                f"{figures[f'scale_{mode}_p50_ms']:.1f}",
+                f"{figures[f'scale_{mode}_p99_ms']:.1f}",
+            )
+    out.print(speed)
+    out.print(f"encode throughput: {figures['encode_per_s']:.0f} texts/s")
+    if args.scale:
+        out.print(
+            f"{figures['scale_catalog']}; HNSW recall@50 vs exact: {figures['ann_recall_vs_exact_at_50']:.4f}; "
+            f"peak RSS serving {figures['peak_rss_mb']:.0f} MB, building {figures['build_peak_rss_mb']:.0f} MB"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="3,000-title catalog and 150 queries: under a minute"
+    )
+    parser.add_argument(
+        "--scale", type=int, default=0, help="also measure a derived catalog of this many products"
+    )
+    parser.add_argument(
+        "--latency-scale", type=int, default=130_000, help="catalog size of the latency target"
+    )
+    parser.add_argument(
+        "--tune", action="store_true", help="print the fusion grid on both halves of the queries"
+    )
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK)
+    args = parser.parse_args()
+    if not (args.data / "homedepot" / "labels_dev.csv").is_file():
+        parser.error(f"--data: {args.data} has no homedepot/labels_dev.csv")
+    if args.scale and args.quick:
+        parser.error("--scale and --quick do not combine")
+    if args.scale and args.scale <= 54_667:
+        parser.error("--scale: expected more than the 54,667 real products")
+    work = args.work_dir
+    work.mkdir(parents=True, exist_ok=True)
+
+    embedder = Embedder.from_model(query_cache_size=0)
+    embedder.encode_query("warm up")
+    figures, backend, report_queries = run_quality(args, work, embedder)
+    figures.update(run_latency(args, work, embedder, backend, report_queries))
+    if args.scale:
+        figures.update(run_scale(args, work, embedder, report_queries))
+    figures["model"] = backend.dense_manifest.model.model_id
+    figures["quick"] = args.quick
+    figures.setdefault("peak_rss_mb", peak_rss_mb())
+    print_tables(figures, args)
+    print(json.dumps(figures, default=float))
+
+
+if __name__ == "__main__":
+    main()
