@@ -44,10 +44,8 @@ def _dense_factory(kind: str) -> BackendFactory:
                 f"backend kind {kind!r} needs the dense index support (sandbox.catalog.dense), which is not "
                 f"installed here: {exc}"
             ) from exc
-        opener = getattr(dense, "open_backend", None)
-        if opener is None:
-            raise ValueError(f"sandbox.catalog.dense has no open_backend(); cannot open a {kind!r} backend")
-        return opener(path, mode=kind)
+        # One backend serves every mode; the snapshot must have a dense index for these kinds.
+        return dense.open_hybrid_backend(path)
 
     return build
 

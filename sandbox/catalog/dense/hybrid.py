@@ -116,6 +116,13 @@ class HybridBackend:
     def has_dense(self) -> bool:
         return self._missing is None
 
+    @property
+    def supported_modes(self) -> frozenset[SearchMode]:
+        """The modes this snapshot can answer (the env's ``product_search`` offers exactly these)."""
+        if self.has_dense:
+            return frozenset(SearchMode)
+        return frozenset({SearchMode.lexical})
+
     def search(self, request: SearchRequest) -> SearchResult:
         if request.mode is SearchMode.lexical or not request.query.strip():
             return self.lexical.search(request)
