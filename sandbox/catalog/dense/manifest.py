@@ -90,5 +90,5 @@ def check_model(snapshot: Snapshot, recorded: DenseManifest, wanted: ModelSpec) 
         f"{recorded.model.describe()} ({recorded.dimension} dimensions), but this backend was asked to use "
         f"{wanted.describe()}. Query vectors from one model cannot be compared with product vectors from another. "
         f"Open it with the model it was built with, or rebuild the dense index with the new model "
-        f"(`prgym catalog build --dense --model ...`)."
+        f"(`prgym catalog build --dense --dense-model ...`)."
     )
