@@ -11,8 +11,6 @@ a :class:`JudgeError` naming the reason. Valid replies are cached by the sha256 
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -21,9 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from harness.judge.cache import JudgeCache, cache_key
 from harness.judge.scoring import Criteria, Criterion, Dimension, RaceScore, race_score
 from harness.llm.client import LLMClient
+from harness.llm.replies import json_object
 
 DIMENSIONS = ("comprehensiveness", "depth", "instruction_following", "readability")
-_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
 CRITERIA_SYSTEM = (
     "You design evaluation criteria for product research reports. Given a shopping research request, weigh "
@@ -102,21 +100,10 @@ def criteria_from_rubric(rubric: Mapping[str, Any]) -> Criteria:
     )
 
 
-def _json_object(text: str | None) -> Any:
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("the reply is empty")
-    match = _FENCE.match(text)
-    body = match.group(1) if match else text
-    try:
-        return json.loads(body)
-    except ValueError as exc:
-        raise ValueError(f"the reply is not one JSON object ({exc})") from None
-
-
 def parse_criteria(text: str | None) -> Criteria:
     """Strictly parse a criteria reply: the four dimensions, each once, with weighted criteria."""
     try:
-        criteria = Criteria.model_validate(_json_object(text))
+        criteria = Criteria.model_validate(json_object(text))
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ValueError(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
@@ -131,7 +118,7 @@ def parse_scores(
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Strictly parse a scoring reply into per-dimension score lists for the target and the reference."""
     try:
-        reply = _ScoresReply.model_validate(_json_object(text))
+        reply = _ScoresReply.model_validate(json_object(text))
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ValueError(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None

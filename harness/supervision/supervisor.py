@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
@@ -23,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.llm.client import LLMClient, LLMError
 from harness.llm.config import LLMConfig
+from harness.llm.replies import json_object
 from harness.supervision import prompts
 from harness.supervision.loop import LoopThread
 from sandbox.supervisor.protocol import Critique, FinalAnswer, SupervisorContext, ToolCallRecord, Verdict
@@ -30,7 +30,6 @@ from sandbox.supervisor.rules import RuleBasedSupervisor
 
 CheckName = Literal["plan", "tool_call", "answer"]
 ALL_CHECKS: tuple[CheckName, ...] = ("plan", "tool_call", "answer")
-_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
 
 class LLMVerdict(BaseModel):
@@ -58,18 +57,7 @@ class SupervisionRecord(BaseModel):
 
 def parse_verdict(text: str | None) -> LLMVerdict:
     """Strictly parse the LLM's reply: one JSON object (a ```json fence around it is tolerated)."""
-    if not text or not text.strip():
-        raise ValueError("empty reply")
-    body = text.strip()
-    fenced = _FENCE.match(body)
-    if fenced:
-        body = fenced.group(1)
-    try:
-        data = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not JSON ({exc.msg} at char {exc.pos})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    data = json_object(text)
     try:
         verdict = LLMVerdict.model_validate(data)
     except ValidationError as exc:

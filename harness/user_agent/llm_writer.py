@@ -12,14 +12,13 @@ task set says which tasks the model really wrote.
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.llm.client import LLMClient, LLMError
+from harness.llm.replies import json_object
 from harness.user_agent.history import BehaviourHistory
 from harness.user_agent.persona import InferredPersona
 from harness.user_agent.writer import write_task
@@ -28,7 +27,6 @@ from sandbox.tasks.generator import feasible_products
 from sandbox.tasks.models import RUBRIC_DIMENSIONS, HardConstraints, Persona, ResearchTask, Rubric
 
 GENERATOR = "user-agent-llm-v1"
-_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
 SYSTEM = (
     "You are a user simulator for a product research benchmark. From a shopper's behaviour history (products "
@@ -93,18 +91,10 @@ def history_prompt(history: BehaviourHistory, min_products: int) -> str:
 
 def parse_draft(text: str | None) -> TaskDraft:
     """Strictly parse a reply into a :class:`TaskDraft` (a ```json fence around it is tolerated)."""
-    if not text or not text.strip():
-        raise DraftRejected("empty reply; expected one JSON object")
-    body = text.strip()
-    fenced = _FENCE.match(body)
-    if fenced:
-        body = fenced.group(1)
     try:
-        data = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise DraftRejected(f"not JSON ({exc.msg} at char {exc.pos}); expected one JSON object") from None
-    if not isinstance(data, dict):
-        raise DraftRejected(f"expected a JSON object, got {type(data).__name__}")
+        data = json_object(text)
+    except ValueError as exc:
+        raise DraftRejected(str(exc)) from None
     try:
         return TaskDraft.model_validate(data)
     except ValidationError as exc:
