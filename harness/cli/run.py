@@ -151,14 +151,17 @@ def supervisor_factory(
 
 
 def reconcile_traces(out: Path) -> int:
-    """Keep only the traces of episodes recorded in ``results.jsonl`` (the last trace per episode key); return
-    how many lines were dropped. Runs under the results lock, so no other runner is writing ``out``."""
+    """Make ``results.jsonl`` and ``traces.jsonl`` agree before a (re)run; return how many lines were dropped.
+
+    A trace without a result (the runner died between the two writes) and torn lines are dropped, and only the
+    last trace per episode key is kept. A result without a trace (a crash the other way round, or a run from a
+    version that wrote no traces) is dropped too, so that episode runs again: a finished episode always has its
+    trajectory. Runs under the results lock, so no other runner is writing ``out``.
+    """
     path = out / TRACES_NAME
-    if not path.is_file():
-        return 0
     with ResultStore(out) as store:
         recorded = set(store.records)
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.is_file() else []
         last: dict[str, int] = {}
         for number, line in enumerate(lines):
             try:
@@ -167,16 +170,17 @@ def reconcile_traces(out: Path) -> int:
                 continue  # a line torn by a crash
             if key in recorded:
                 last[key] = number
+        dropped = store.drop(recorded - set(last))
         keep = sorted(last.values())
         if len(keep) == len(lines):
-            return 0
+            return dropped
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "w", encoding="utf-8") as handle:
             handle.writelines(lines[i] if lines[i].endswith("\n") else lines[i] + "\n" for i in keep)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    return len(lines) - len(keep)
+    return dropped + len(lines) - len(keep)
 
 
 async def run_tasks(

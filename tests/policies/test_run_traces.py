@@ -71,6 +71,13 @@ def test_run_writes_one_trace_per_episode_across_resume_and_crash(
     assert sorted(ids) == sorted(records) and ids[-1] == lost  # the rerun's trace, once
     assert len(read_traces(out / "traces.jsonl")) == 4
 
+    # results whose traces are gone (an older run, or a crash the other way round) run again, once each
+    (out / "traces.jsonl").unlink()
+    again = CliRunner().invoke(_app(), args, catch_exceptions=False)
+    assert again.exit_code == 0, again.output
+    assert sorted(_trace_ids(out)) == sorted(records)
+    assert sorted(r["episode_key"] for r in _records(out)) == sorted(records)
+
     # prgym distill turns the run's traces into samples, with a decision per episode
     train, decisions = tmp_path / "train.jsonl", tmp_path / "decisions.jsonl"
     result = CliRunner().invoke(
