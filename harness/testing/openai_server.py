@@ -209,10 +209,18 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         request = owner._record(self.command, self.path, dict(self.headers.items()), body)
         owner._enter()
+        self._in_flight = True
         try:
             self._answer(owner, request, body)
         finally:
-            owner._leave()
+            self._release()
+
+    def _release(self) -> None:
+        """Leave the in-flight count once, before the reply goes out: the client can only send its next request
+        after reading this reply, so the count never shows requests a client-side limit kept apart."""
+        if getattr(self, "_in_flight", False):
+            self._in_flight = False
+            self.server.owner._leave()
 
     def _answer(self, owner: ScriptedOpenAIServer, request: RecordedRequest, body: Any) -> None:
         if self.path.rstrip("/") not in CHAT_PATHS:
@@ -257,6 +265,7 @@ class _Handler(BaseHTTPRequestHandler):
         truncate: bool = False,
     ) -> None:
         self.server.owner._set_status(request, status)
+        self._release()
         self._send_json(status, payload, headers, truncate=truncate)
 
     def _send_json(
