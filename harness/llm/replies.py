@@ -22,7 +22,9 @@ def json_object(text: str | None) -> dict[str, Any]:
     try:
         data = json.loads(body)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"not JSON ({exc.msg} at char {exc.pos}): the reply is not one JSON object") from None
+        raise ValueError(
+            f"not JSON ({exc.msg} at char {exc.pos}): the reply is not one JSON object"
+        ) from None
     if not isinstance(data, dict):
         raise ValueError(f"expected a JSON object, got {type(data).__name__}")
     return data
