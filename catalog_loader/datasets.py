@@ -15,6 +15,8 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from sandbox.errors import UserError
+
 RAW_GITHUB_BASE = "https://raw.githubusercontent.com"
 
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -357,7 +359,7 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in _DATASETS}
 DATASET_NAMES: tuple[str, ...] = tuple(DATASETS)
 
 
-class UnknownDatasetError(KeyError):
+class UnknownDatasetError(UserError, KeyError):
     """A dataset name that is not in the registry."""
 
     def __str__(self) -> str:

@@ -41,13 +41,14 @@ from catalog_loader.datahome import (
     resolve_data_dir,
 )
 from catalog_loader.datasets import DataFile, Dataset, expand_names
+from sandbox.errors import UserError
 
 MIRROR_ENV = "PRGYM_DATA_MIRROR"
 # Identity encoding: byte ranges must count file bytes, not bytes of a compressed representation.
 _HEADERS = {"User-Agent": "prgym-data-fetch/1", "Accept-Encoding": "identity"}
 
 
-class FetchError(RuntimeError):
+class FetchError(UserError, RuntimeError):
     """Base class for every way a fetch can fail; the message is meant for the user as it is."""
 
 

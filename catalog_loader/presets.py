@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from catalog_loader.spec import SourceSpec
+from sandbox.errors import UserError
 
 SHARED_PRESETS: tuple[str, ...] = (
     "icecat",
@@ -228,11 +229,14 @@ def _find(data_dir: Path, patterns: list[str], what: str) -> list[str]:
     if data_dir.is_file():
         return [str(data_dir)]
     if not data_dir.is_dir():
-        raise ValueError(f"{what}: {data_dir} is neither a file nor a folder")
+        raise UnknownPresetError(
+            f"{what}: {data_dir} is neither a file nor a folder",
+            hint="pass --data-dir pointing at the downloaded release",
+        )
     for pattern in patterns:
         if list(data_dir.glob(pattern)):
             return [str(data_dir / pattern)]
-    raise ValueError(f"{what}: no file matching {' or '.join(patterns)} in {data_dir}")
+    raise UnknownPresetError(f"{what}: no file matching {' or '.join(patterns)} in {data_dir}")
 
 
 def _esci(data_dir: Path) -> list[SourceSpec]:
@@ -410,6 +414,10 @@ _PRESETS: dict[str, Callable[[Path], list[SourceSpec]]] = {
 }
 
 
+class UnknownPresetError(UserError, ValueError):
+    """A ``--preset`` name that is not defined; the message lists the valid ones."""
+
+
 def preset_names() -> list[str]:
     """Every preset name: the shared-data catalogs first, then the full public releases."""
     return list(_PRESETS)
@@ -423,5 +431,5 @@ def preset(name: str, data_dir: Path) -> list[SourceSpec]:
     """
     builder = _PRESETS.get(name)
     if builder is None:
-        raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(_PRESETS)}")
+        raise UnknownPresetError(f"unknown preset {name!r}", hint=f"valid presets: {', '.join(_PRESETS)}")
     return builder(Path(data_dir))

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from sandbox.errors import UserError
+
 _CHUNK_CHARS = 1 << 20
 _CSV_FIELD_LIMIT = (
     1 << 27
@@ -38,7 +40,7 @@ class RawRecord:
     error: str | None = None
 
 
-class ReaderError(ValueError):
+class ReaderError(UserError, ValueError):
     """A problem with a whole file (missing, unreadable, wrong format) rather than with one row."""
 
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from catalog_loader.readers import logical_suffix
+from sandbox.errors import UserError
 
 Format = Literal["csv", "tsv", "json", "jsonl", "parquet"]
 ParserName = Literal[
@@ -51,7 +52,7 @@ FORMAT_BY_SUFFIX: dict[str, Format] = {
 }
 
 
-class SpecError(ValueError):
+class SpecError(UserError, ValueError):
     """A source spec that cannot work (bad file, unknown column, invalid option), with what to fix."""
 
 

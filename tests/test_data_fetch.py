@@ -548,11 +548,11 @@ def test_cli_errors(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "unknown dataset 'nope'" in bad.output
 
     derived = runner.invoke(app, ["data", "fetch", "homedepot", "--data-dir", str(tmp_path)], env=WIDE)
-    assert derived.exit_code == 1 and "is derived" in derived.stderr and "PRGYM_DATA_DIR" in derived.stderr
+    assert derived.exit_code == 2 and "is derived" in derived.stderr and "PRGYM_DATA_DIR" in derived.stderr
 
     port = _closed_port()
     offline = runner.invoke(
         app, ["data", "fetch", "queries", "--mirror", f"http://127.0.0.1:{port}", "--data-dir", str(tmp_path)]
     )
-    assert offline.exit_code == 1
+    assert offline.exit_code == 2
     assert "no network access to" in offline.stderr and "PRGYM_DATA_DIR" in offline.stderr

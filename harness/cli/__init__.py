@@ -12,6 +12,7 @@ from harness.cli import judge as judge_cmd
 from harness.cli import run as run_cmd
 from harness.cli import tasks as tasks_cmd
 from harness.cli import web as web_cmd
+from harness.cli.errors import UserErrorGroup, set_debug
 from harness.rollout.cli import run as rollout_cmd
 
 app = typer.Typer(
@@ -19,7 +20,24 @@ app = typer.Typer(
     help="Catalog-grounded e-commerce sandbox and harness for deep product research agents.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=UserErrorGroup,
 )
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the full traceback of an error instead of one line (or PRGYM_DEBUG=1)."
+    ),
+) -> None:
+    """Catalog-grounded e-commerce sandbox and harness for deep product research agents.
+
+    A mistake in the input (a missing file, a bad flag value, an incompatible snapshot) is reported as one line on
+    stderr with exit code 2; add --debug before the command for the traceback.
+    """
+    set_debug(debug)
+
+
 app.add_typer(catalog_cmd.app, name="catalog", help="Build, search and inspect catalog snapshots.")
 app.add_typer(data_cmd.app, name="data", help="Fetch and locate the sample datasets.")
 app.add_typer(web_cmd.app, name="web", help="Web search cache and local corpus.")

@@ -12,7 +12,9 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from harness.cli.errors import describe_validation_error
 from sandbox.catalog.search import SearchFilters, SearchMode, SearchRequest, SortOrder
+from sandbox.errors import UserError
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
@@ -47,24 +49,30 @@ def build(
     """Load sources into one catalog snapshot and print per-source counts and rejects."""
     from catalog_loader.build import build_snapshot
     from catalog_loader.datasets import DATASET_NAMES
-    from catalog_loader.fetch import FetchError, ensure_datasets
-    from catalog_loader.presets import SHARED_PRESETS
+    from catalog_loader.fetch import ensure_datasets
+    from catalog_loader.presets import SHARED_PRESETS, UnknownPresetError, preset_names
     from catalog_loader.presets import preset as preset_specs
     from catalog_loader.spec import load_spec_file
 
+    names = list(preset or [])
+    unknown = [n for n in names if n not in preset_names()]
+    if unknown:
+        raise UnknownPresetError(
+            f"unknown preset {', '.join(map(repr, unknown))}",
+            hint=f"valid presets: {', '.join(preset_names())}",
+        )
+    if dense:  # check the extra before building anything
+        from sandbox.catalog.dense.embedder import check_dense_dependencies
+
+        check_dense_dependencies(default_model=dense_model is None)
     specs = []
     for path in spec or []:
         specs.extend(load_spec_file(path))
-    names = list(preset or [])
     if not names and not specs:
         names = list(SHARED_PRESETS)
     if names:
         # Sample datasets are fetched (and verified) on first use; a folder that already holds them is used as is.
-        try:
-            root = ensure_datasets([n for n in names if n in DATASET_NAMES], data_dir, progress=progress)
-        except FetchError as exc:
-            console.print(f"[red]{exc}")
-            raise typer.Exit(1) from exc
+        root = ensure_datasets([n for n in names if n in DATASET_NAMES], data_dir, progress=progress)
         for name in names:
             specs.extend(preset_specs(name, root))
     # A rebuild replaces the snapshot directory; keep its embeddings aside so unchanged products are not re-encoded.
@@ -90,8 +98,7 @@ def _build_dense(
     try:
         config = DenseConfig(**settings)
     except ValidationError as exc:
-        console.print(f"[red]invalid dense settings: {exc}")
-        raise typer.Exit(2) from exc
+        raise UserError(describe_validation_error(exc, "dense settings")) from exc
     reuse = [previous] if previous.is_dir() else []
     manifest = build_dense_index(out, config, reuse_from=reuse, progress=progress)
     console.print(
@@ -174,8 +181,7 @@ def search(
             query=query, filters=filters, sort=sort, mode=mode, page=page, page_size=page_size
         )
     except ValidationError as exc:
-        console.print(f"[red]invalid search: {exc}")
-        raise typer.Exit(2) from exc
+        raise UserError(describe_validation_error(exc, "search")) from exc
     backend = _open_backend(snapshot, mode)
     result = backend.search(request)
     if as_json:
@@ -213,8 +219,10 @@ def show(
 
     (product,) = Snapshot(snapshot).store.get([product_id])
     if product is None:
-        console.print(f"[red]no product {product_id!r} in {snapshot}")
-        raise typer.Exit(1)
+        raise UserError(
+            f"no product {product_id!r} in {snapshot}",
+            hint=f'find ids with `prgym catalog search {snapshot} "QUERY"`',
+        )
     typer.echo(product.model_dump_json(indent=2, exclude_defaults=True))
 
 

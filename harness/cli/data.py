@@ -77,7 +77,7 @@ def fetch(
         )
     except FetchError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(2) from None
     fetched = [f for f in report.files if f.action != "present"]
     present = len(report.files) - len(fetched)
     err.print(

@@ -25,11 +25,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from sandbox.errors import UserError
+
 ROLE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 NONE_WORDS = frozenset({"none", "null"})
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A configuration value is missing or invalid; the message names where it came from."""
 
 

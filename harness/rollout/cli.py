@@ -31,6 +31,7 @@ from harness.rollout.policy import OpenAIChatPolicy
 from harness.rollout.records import EpisodeOutcome
 from harness.rollout.runner import run_rollouts
 from harness.rollout.summary import RolloutSummary
+from sandbox.errors import UserError
 
 #: Where the env and the scripted baseline live; overridable with PRGYM_ENV_FACTORY / PRGYM_SCRIPTED_POLICY.
 DEFAULT_ENV_FACTORY = "gym:sandbox.env:prgym/ProductResearch-v0"
@@ -40,7 +41,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-class SetupError(ValueError):
+class SetupError(UserError, ValueError):
     """A CLI argument cannot be turned into tasks, an env or a policy; the message says which and why."""
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from harness.rollout.records import EpisodeRecord
+from sandbox.errors import UserError
 
 try:
     import fcntl
@@ -36,7 +37,7 @@ RESULTS_NAME = "results.jsonl"
 LOCK_NAME = ".results.lock"
 
 
-class ResultsFileError(ValueError):
+class ResultsFileError(UserError, ValueError):
     """The results file is corrupt in a way a crash cannot explain, or is locked by another runner."""
 
 

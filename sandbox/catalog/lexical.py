@@ -13,6 +13,7 @@ from pathlib import Path
 
 import tantivy
 
+from sandbox.catalog.errors import NotASnapshotError
 from sandbox.catalog.product import Product
 from sandbox.catalog.search import (
     SearchFilters,
@@ -141,7 +142,10 @@ class TantivyBackend:
         self.snapshot_id = self.snapshot.snapshot_id
         directory = self.snapshot.dir / LEXICAL_DIRNAME
         if not directory.is_dir():
-            raise FileNotFoundError(f"snapshot {self.snapshot.dir} has no lexical index ({directory})")
+            raise NotASnapshotError(
+                f"snapshot {self.snapshot.dir} has no lexical index ({directory})",
+                hint="rebuild it with `prgym catalog build`",
+            )
         self._index = tantivy.Index.open(str(directory))
         self._analyzer = build_analyzer()
         self._index.register_tokenizer(ANALYZER_NAME, self._analyzer)

@@ -16,16 +16,13 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from sandbox import __version__
+from sandbox.catalog.errors import REBUILD_HINT, IncompatibleSnapshotError, NotASnapshotError
 from sandbox.catalog.product import PRODUCT_SCHEMA_VERSION
 from sandbox.catalog.store import STORE_FILENAME, ProductStore
 
 SNAPSHOT_FORMAT_VERSION = 1
 MANIFEST_FILENAME = "manifest.json"
 REJECTS_FILENAME = "rejects.jsonl"
-
-
-class IncompatibleSnapshotError(RuntimeError):
-    """The snapshot on disk was written by a prgym whose format this one cannot read."""
 
 
 class SourceCounts(BaseModel):
@@ -75,9 +72,24 @@ def write_manifest(directory: Path, manifest: SnapshotManifest) -> None:
 def read_manifest(directory: Path) -> SnapshotManifest:
     """Read and check a manifest; an unknown format or schema version fails with what to do about it."""
     path = directory / MANIFEST_FILENAME
+    if not Path(directory).is_dir():
+        raise NotASnapshotError(
+            f"catalog snapshot {directory} does not exist",
+            hint=f"build one with `prgym catalog build --out {directory}`",
+        )
     if not path.is_file():
-        raise FileNotFoundError(f"{directory} is not a catalog snapshot (no {MANIFEST_FILENAME})")
-    raw = json.loads(path.read_text(encoding="utf-8"))
+        raise NotASnapshotError(
+            f"{directory} is not a catalog snapshot (no {MANIFEST_FILENAME})",
+            hint="pass the folder `prgym catalog build --out DIR` wrote",
+        )
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IncompatibleSnapshotError(
+            f"snapshot manifest {path} is unreadable ({exc})", hint=REBUILD_HINT
+        ) from exc
+    if not isinstance(raw, dict):
+        raise IncompatibleSnapshotError(f"snapshot manifest {path} is not a JSON object", hint=REBUILD_HINT)
     found = (raw.get("format_version"), raw.get("product_schema_version"))
     wanted = (SNAPSHOT_FORMAT_VERSION, PRODUCT_SCHEMA_VERSION)
     if found != wanted:
@@ -89,7 +101,12 @@ def read_manifest(directory: Path) -> SnapshotManifest:
     try:
         return SnapshotManifest.model_validate(raw)
     except ValidationError as exc:
-        raise IncompatibleSnapshotError(f"snapshot manifest {path} is malformed: {exc}") from exc
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
+        raise IncompatibleSnapshotError(
+            f"snapshot manifest {path} is malformed ({problems})", hint=REBUILD_HINT
+        ) from exc
 
 
 class Snapshot:

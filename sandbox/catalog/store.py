@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
+from sandbox.catalog.errors import NotASnapshotError
 from sandbox.catalog.product import Product
 
 STORE_FILENAME = "products.sqlite"
@@ -77,7 +78,10 @@ class ProductStore:
 
     def __init__(self, path: Path) -> None:
         if not path.is_file():
-            raise FileNotFoundError(f"product store not found: {path}")
+            raise NotASnapshotError(
+                f"product store not found: {path}",
+                hint="the snapshot is incomplete; rebuild it with `prgym catalog build`",
+            )
         self.path = path
         self._local = threading.local()
         (self._count,) = self._connection().execute("SELECT count(*) FROM products").fetchone()

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from sandbox.errors import UserError
 from sandbox.recorder.schema import SUPPORTED_VERSIONS, EpisodeTrace
 
 
-class TraceFormatError(ValueError):
+class TraceFormatError(UserError, ValueError):
     """A traces file line is not a valid trace; the message names the file, the line and what was expected."""
 
     def __init__(self, path: Path | str, line: int, problem: str) -> None:

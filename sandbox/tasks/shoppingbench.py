@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from sandbox.errors import UserError
 from sandbox.tasks.models import PriceRange, ShoppingTarget, ShoppingTask, ShoppingTaskType, Voucher
 
 _FILE_TYPES: dict[str, ShoppingTaskType] = {
@@ -28,7 +29,7 @@ _FILE_TYPES: dict[str, ShoppingTaskType] = {
 }
 
 
-class ShoppingBenchFormatError(ValueError):
+class ShoppingBenchFormatError(UserError, ValueError):
     """A ShoppingBench line that does not have the published format."""
 
 

@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
+from sandbox.errors import UserError
 from sandbox.tasks.models import SPLITS, ResearchTask, ShoppingTask, Split, parse_task
 
 AnyTask = ResearchTask | ShoppingTask
 
 
-class TaskSetFormatError(ValueError):
+class TaskSetFormatError(UserError, ValueError):
     """A task-set line that is not a valid task."""
 
 

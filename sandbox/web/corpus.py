@@ -24,6 +24,7 @@ import tantivy
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from sandbox.catalog.lexical import ANALYZER_DESCRIPTION, build_analyzer
+from sandbox.errors import UserError
 from sandbox.web.errors import ConfigurationError
 from sandbox.web.extract import extract_html
 from sandbox.web.keys import ParamValue, canonical_url
@@ -38,7 +39,7 @@ TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 SNIPPET_CHARS = 240
 
 
-class CorpusFormatError(ValueError):
+class CorpusFormatError(UserError, ValueError):
     """A corpus source record is malformed; the message names the file and line."""
 
 

@@ -6,12 +6,14 @@ benchmarks, the harness) catch them by type.
 
 from __future__ import annotations
 
+from sandbox.errors import UserError
+
 
 class WebError(Exception):
     """Base class of every error raised by ``sandbox.web``."""
 
 
-class ConfigurationError(WebError):
+class ConfigurationError(UserError, WebError):
     """A provider or cache cannot be set up as configured (for example a missing API key)."""
 
 
@@ -47,7 +49,7 @@ class FetchError(WebError):
         super().__init__(message)
 
 
-class CacheMissError(WebError):
+class CacheMissError(UserError, WebError):
     """``replay_strict`` mode found no stored answer; the message names the request that was not recorded."""
 
     def __init__(self, description: str, key: str) -> None:
@@ -56,5 +58,5 @@ class CacheMissError(WebError):
         super().__init__(f"not in the frozen web cache (replay_strict): {description} [key {key[:16]}]")
 
 
-class CacheCorruptError(WebError):
+class CacheCorruptError(UserError, WebError):
     """A stored payload no longer matches its checksum or cannot be decoded."""

@@ -36,7 +36,7 @@ def test_build_search_show_stats(shared_data: Path, tmp_path: Path, monkeypatch)
     assert result.exit_code == 0 and json.loads(result.output)["product_id"] == first
 
     result = runner.invoke(app, ["catalog", "show", str(out), "bestbuy:does-not-exist"])
-    assert result.exit_code == 1 and "no product" in result.output
+    assert result.exit_code == 2 and "no product" in result.output
 
     result = runner.invoke(app, ["catalog", "stats", str(out)])
     assert result.exit_code == 0 and "4,399 products" in result.output

