@@ -20,6 +20,7 @@ from sandbox.env.prompts import ENV_MARKER, system_prompt, task_message
 from sandbox.env.shared import shared_backend, shared_tasks, shared_web_tools
 from sandbox.env.spaces import AgentActionSpace, TextSpace
 from sandbox.rewards.reward import CompositeReward, EpisodeSummary, RewardConfig, RewardFunction
+from sandbox.rewards.shoppingbench import records_from_tasks
 from sandbox.supervisor.protocol import (
     SUPERVISOR_MARKER,
     Critique,
@@ -169,7 +170,7 @@ class ProductResearchEnv(gym.Env[str, Any]):
         if supervisor is not None and not isinstance(supervisor, Supervisor):
             raise TypeError("supervisor must implement check_plan, check_tool_call and check_answer")
         self.supervisor: Supervisor = supervisor or RuleBasedSupervisor()
-        self.reward_fn = self._resolve_reward(reward)
+        self.reward_fn = self._resolve_reward(reward, self._raw_records())
         self.max_steps = max_steps
         self.limits = RevisionLimits(plan=plan_revisions, report=report_revisions)
         self.min_products = min_products
@@ -217,14 +218,21 @@ class ProductResearchEnv(gym.Env[str, Any]):
             raise ValueError("the task set is empty" + (f" for split {split!r}" if split else ""))
         return taskset
 
+    def _raw_records(self) -> dict[str, dict[str, Any]]:
+        """Raw ShoppingBench records the task set carries (web targets), for the exact scoring mode."""
+        if self.tasks is None:
+            return {}
+        return records_from_tasks([t for t in self.tasks if isinstance(t, ShoppingTask)])
+
     @staticmethod
-    def _resolve_reward(reward: Any) -> RewardFunction:
+    def _resolve_reward(reward: Any, records: Mapping[str, dict[str, Any]] | None = None) -> RewardFunction:
+        lookup = records.get if records else None
         if reward is None:
-            return CompositeReward()
+            return CompositeReward(records=lookup)
         if isinstance(reward, RewardConfig):
-            return CompositeReward(reward)
+            return CompositeReward(reward, records=lookup)
         if isinstance(reward, Mapping):
-            return CompositeReward(RewardConfig.model_validate(dict(reward)))
+            return CompositeReward(RewardConfig.model_validate(dict(reward)), records=lookup)
         if callable(reward):
             return reward
         raise TypeError("reward must be a RewardFunction, a RewardConfig or a dict of RewardConfig fields")

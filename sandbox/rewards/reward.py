@@ -16,8 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sandbox.catalog.backend import CatalogBackend
 from sandbox.rewards.metrics import format_validity, report_metrics
-from sandbox.rewards.shoppingbench import TITLE_THRESHOLD, TitleSimilarity, score_shopping_task, token_cosine
-from sandbox.tasks.models import ResearchTask, ShoppingTask
+from sandbox.rewards.shoppingbench import (
+    TITLE_THRESHOLD,
+    RecordLookup,
+    TitleSimilarity,
+    length_reward,
+    score_shopping_task,
+    token_cosine,
+)
+from sandbox.tasks.models import ResearchTask, Scoring, ShoppingTask
 
 DEFAULT_RESEARCH_WEIGHTS = {
     "accepted": 0.3,
@@ -38,6 +45,10 @@ class RewardConfig(BaseModel):
     shopping_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_SHOPPING_WEIGHTS))
     epc_target: int = Field(default=10, ge=1, description="Constraint-satisfying products for full credit.")
     title_threshold: float = Field(default=TITLE_THRESHOLD, ge=0, le=1)
+    scoring: Scoring | None = Field(
+        default=None,
+        description="ShoppingBench rule set for every shopping task; None: each task's own (task.scoring).",
+    )
 
     @field_validator("research_weights")
     @classmethod
@@ -90,10 +101,15 @@ class CompositeReward:
     """The default :class:`RewardFunction`: weighted components (see the module docstring)."""
 
     def __init__(
-        self, config: RewardConfig | None = None, *, similarity: TitleSimilarity = token_cosine
+        self,
+        config: RewardConfig | None = None,
+        *,
+        similarity: TitleSimilarity = token_cosine,
+        records: RecordLookup | None = None,
     ) -> None:
         self.config = config or RewardConfig()
         self.similarity = similarity
+        self.records = records
 
     def __call__(self, summary: EpisodeSummary, backend: CatalogBackend) -> RewardBreakdown:
         fmt = format_validity(summary.valid_actions, summary.actions)
@@ -131,8 +147,15 @@ class CompositeReward:
         assert isinstance(task, ShoppingTask)
         products = backend.get_products(summary.recommended) if summary.recommended else []
         score = score_shopping_task(
-            task, products, similarity=self.similarity, threshold=self.config.title_threshold
+            task,
+            products,
+            similarity=self.similarity,
+            threshold=self.config.title_threshold,
+            scoring=self.config.scoring,
+            records=self.records,
+            recommended_ids=summary.recommended,
         )
+        score.length = length_reward(summary.actions, bool(summary.recommended) and not summary.truncated)
         metrics: dict[str, Any] = {
             "format_validity": fmt,
             "accepted": summary.accepted,

@@ -470,6 +470,10 @@ class Voucher(BaseModel):
 
 ShoppingTaskType = Literal["product", "shop", "voucher", "web"]
 
+Scoring = Literal["shoppingbench", "prgym"]
+"""``shoppingbench``: the published evaluation code exactly, quirks included; ``prgym``: the lenient rules
+(case-insensitive names, missing fields score as misses, ...). See sandbox/rewards/shoppingbench.py."""
+
 
 class ShoppingTask(BaseModel):
     """A ShoppingBench task: recommend one product per item; success is checked against the target items."""
@@ -487,6 +491,10 @@ class ShoppingTask(BaseModel):
     currency: str | None = "PHP"
     catalog_source: str = Field(
         default="shoppingbench", description="Source prefix of target ids in the catalog."
+    )
+    scoring: Scoring = Field(
+        default="prgym",
+        description="Rule set that scores the task; ShoppingBench's own files load with 'shoppingbench'.",
     )
     split: Split | None = None
     meta: dict[str, Any] = Field(default_factory=dict)

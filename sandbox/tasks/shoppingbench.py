@@ -92,6 +92,7 @@ def parse_task_line(obj: Any, task_type: ShoppingTaskType, task_id: str) -> Shop
         voucher=voucher,
         same_shop=task_type == "shop",
         knowledge_attribute=str(knowledge) if knowledge is not None else None,
+        scoring="shoppingbench",
         meta={"source": "shoppingbench"},
     )
 
