@@ -10,6 +10,7 @@ from harness.cli import demo as demo_cmd
 from harness.cli import distill as distill_cmd
 from harness.cli import judge as judge_cmd
 from harness.cli import run as run_cmd
+from harness.cli import serve as serve_cmd
 from harness.cli import tasks as tasks_cmd
 from harness.cli import web as web_cmd
 from harness.cli.errors import UserErrorGroup, set_debug
@@ -51,6 +52,9 @@ app.command("demo", help="The main job: sample data, catalog, tasks, the scripte
 app.command(
     "rollout", help="Generic runner: any Gymnasium env and policy, tasks x policies x trials (resumable)."
 )(rollout_cmd)
+app.command("serve", help="Serve the env over OpenEnv's protocol (WebSocket sessions, bearer token).")(
+    serve_cmd.serve
+)
 distill_cmd.register(app)
 judge_cmd.register(app)
 
