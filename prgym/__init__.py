@@ -7,6 +7,16 @@
 The sandbox, harness and catalog loader keep their own packages (``sandbox``, ``harness``, ``catalog_loader``).
 """
 
-from prgym.client import RemoteEnv, RemoteEnvError, ServerRejectedError, SessionLostError
+from typing import Any
+
+from prgym.errors import RemoteEnvError, ServerRejectedError, SessionLostError
 
 __all__ = ["RemoteEnv", "RemoteEnvError", "ServerRejectedError", "SessionLostError"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RemoteEnv":  # imported on use: it needs the serve extra (openenv)
+        from prgym.client import RemoteEnv
+
+        return RemoteEnv
+    raise AttributeError(f"module 'prgym' has no attribute {name!r}")

@@ -29,24 +29,14 @@ from openenv.core.env_client import EnvClient
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.protocol import State
 
+from prgym.errors import RemoteEnvError, ServerRejectedError, SessionLostError
 from sandbox.env.spaces import AgentActionSpace, TextSpace
+
+__all__ = ["RemoteEnv", "RemoteEnvError", "ServerRejectedError", "SessionLostError"]
 
 T = TypeVar("T")
 TOKEN_ENV = "PRGYM_SERVER_TOKEN"
 RETRYABLE_CODES = frozenset({"CAPACITY_REACHED", "FACTORY_ERROR"})
-
-
-class RemoteEnvError(RuntimeError):
-    """Something went wrong talking to a prgym env server."""
-
-
-class SessionLostError(RemoteEnvError, ConnectionError):
-    """The server cannot go on with this session (connection lost, refused, or server full): the episode in
-    progress is lost; running it again on this or another server is safe."""
-
-
-class ServerRejectedError(RemoteEnvError):
-    """The server answered with an error (bad token, unknown task, invalid action shape): retrying will not help."""
 
 
 class _PinnedClient(EnvClient[dict, dict, dict]):

@@ -35,10 +35,12 @@ from harness.policies.scripted import ScriptedPolicy
 from harness.rollout.episode import Policy, run_episode
 from harness.rollout.jobs import RolloutJob, make_jobs
 from harness.rollout.records import EpisodeOutcome
+from harness.rollout.remote import EnvServerPool
 from harness.rollout.runner import run_rollouts
 from harness.rollout.store import ResultStore, read_records
 from harness.rollout.summary import RolloutSummary
 from harness.supervision import LLMSupervisor
+from prgym.errors import SessionLostError
 from sandbox.env import ProductResearchEnv
 from sandbox.recorder import EpisodeRecorder
 from sandbox.tasks.models import ShoppingTask
@@ -68,14 +70,23 @@ class MetricsTap:
         self.policy = policy
         self.final: dict[str, Any] = {}
         self._turns_noted = 0
+        self.lost = False
 
     async def areset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         options = {**(options or {}), "episode_id": self.episode_id}
-        return await asyncio.to_thread(self.env.reset, seed=seed, options=options)
+        return await self._remote(asyncio.to_thread(self.env.reset, seed=seed, options=options))
+
+    async def _remote(self, work: Any) -> Any:
+        """A remote env that lost its session: the attempt is over and its partial trace must not be kept."""
+        try:
+            return await work
+        except SessionLostError:
+            self.lost = True
+            raise
 
     async def astep(self, action: Any):
         self._note_usage()
-        result = await asyncio.to_thread(self.env.step, action)
+        result = await self._remote(asyncio.to_thread(self.env.step, action))
         info = result[4]
         if "metrics" in info:
             self.final = {
@@ -101,6 +112,8 @@ class MetricsTap:
         return self.env.step(action)
 
     def close(self) -> None:
+        if self.lost:
+            self.env.discard()
         self.env.close()
 
 
@@ -186,7 +199,7 @@ def reconcile_traces(out: Path) -> int:
 async def run_tasks(
     *,
     tasks: TaskSet,
-    catalog: Path,
+    catalog: Path | None,
     policies: list[str],
     trials: int,
     out: Path,
@@ -199,8 +212,21 @@ async def run_tasks(
     keep_tool_results: int = 8,
     progress: bool = True,
     supervisor: str = "rules",
+    env_urls: list[str] | None = None,
+    env_token: str | None = None,
 ) -> RolloutSummary:
-    """The body of ``prgym run`` (also used by ``prgym demo``)."""
+    """The body of ``prgym run`` (also used by ``prgym demo``).
+
+    With ``env_urls`` the episodes run on those ``prgym serve`` servers instead of in this process (the task
+    is sent with each reset, so the servers need only the catalog); see :mod:`harness.rollout.remote`.
+    """
+    pool = EnvServerPool(env_urls) if env_urls else None
+    if pool is None and catalog is None:
+        raise ValueError("--catalog is required (or --env-url to run the episodes on env servers)")
+    if pool is not None and supervisor != "rules":
+        raise ValueError(
+            "--supervisor: with --env-url the env servers' rule-based supervisor checks the episodes"
+        )
     mode = "shopping" if all(isinstance(t, ShoppingTask) for t in tasks) else "research"
     if mode == "research" and any(isinstance(t, ShoppingTask) for t in tasks):
         raise ValueError("--tasks mixes research and shopping tasks; run them as two task sets")
@@ -213,7 +239,36 @@ async def run_tasks(
     jobs = make_jobs(tasks.ids(), policies, trials)
     reconcile_traces(out)
 
+    async def remote_episode(job: RolloutJob) -> EpisodeOutcome:
+        assert pool is not None
+        task = tasks.get(job.task_id).model_dump(mode="json")
+        metadata = {**specs[job.policy].metadata, "supervisor": supervisor, "trial": job.trial}
+        tap: list[MetricsTap] = []
+
+        from prgym.client import RemoteEnv  # the serve extra
+
+        async def attempt(url: str, number: int) -> EpisodeOutcome:
+            tap.clear()
+            policy = specs[job.policy].make()
+            usage = getattr(getattr(policy, "usage", None), "snapshot", None)
+
+            def make_env() -> MetricsTap:
+                env = RemoteEnv(url, token=env_token)
+                recorder = EpisodeRecorder(
+                    env, out / TRACES_NAME, policy=metadata, usage_provider=usage if callable(usage) else None
+                )
+                tap.append(MetricsTap(recorder, episode_id=job.episode_key, policy=policy))
+                return tap[-1]
+
+            return await run_episode(make_env, policy, task, job.seed(seed), max_steps=max_steps)
+
+        outcome, url, attempts = await pool.run(attempt)
+        info = {**outcome.info, **tap[-1].final, "env_url": url, "attempts": attempts}
+        return outcome.model_copy(update={"info": info})
+
     async def episode(job: RolloutJob) -> EpisodeOutcome:
+        if pool is not None:
+            return await remote_episode(job)
         tap: list[MetricsTap] = []
         policy = specs[job.policy].make()
         episode_supervisor = make_supervisor()
@@ -322,9 +377,19 @@ def run(
     tasks: Path = typer.Option(
         ..., "--tasks", "-t", help="Task-set JSONL (prgym tasks generate) or ShoppingBench file."
     ),
-    catalog: Path = typer.Option(..., "--catalog", help="Catalog snapshot directory."),
+    catalog: Path = typer.Option(
+        None, "--catalog", help="Catalog snapshot directory (not needed with --env-url)."
+    ),
     policy: list[str] = typer.Option(
         ["scripted"], "--policy", "-p", help="scripted | openai:MODEL (repeatable)."
+    ),
+    env_url: str = typer.Option(
+        None,
+        "--env-url",
+        help="Run the episodes on prgym serve servers URL[,URL...] (spread, retried elsewhere if one drops).",
+    ),
+    env_token: str = typer.Option(
+        None, "--env-token", help="Bearer token of the env servers (default: $PRGYM_SERVER_TOKEN)."
     ),
     out: Path = typer.Option(
         ..., "--out", "-o", help="Run directory (results.jsonl, summary.json, metrics.json)."
@@ -348,14 +413,18 @@ def run(
         taskset = load_tasks(tasks)
         if limit:
             taskset = TaskSet(list(taskset)[:limit])
-        if not (catalog / "manifest.json").is_file():
+        urls = [u for u in (env_url or "").split(",") if u.strip()] or None
+        if urls is None and catalog is None:
+            raise ValueError("--catalog is required (or --env-url URL[,URL...] to run on env servers)")
+        if catalog is not None and not (catalog / "manifest.json").is_file():
             raise ValueError(f"--catalog {catalog}: not a snapshot directory (no manifest.json)")
         summary = asyncio.run(
             run_tasks(
                 tasks=taskset, catalog=catalog, policies=list(policy), trials=trials, out=out,
                 concurrency=concurrency, seed=seed, max_steps=max_steps, timeout_s=timeout or None,
                 llm_config=llm_config, llm_set=list(llm_set or []), keep_tool_results=keep_tool_results,
-                progress=progress, supervisor=supervisor,
+                progress=progress, supervisor=supervisor, env_urls=urls,
+                env_token=env_token or os.environ.get("PRGYM_SERVER_TOKEN") or None,
             )
         )  # fmt: skip
     except (ValueError, ConfigError, FileNotFoundError) as exc:

@@ -277,6 +277,12 @@ class EpisodeRecorder(gym.Wrapper):
         self.episodes_written += 1
         self._events = []
 
+    def discard(self) -> None:
+        """Forget the episode in progress without writing it (its run is being retried, e.g. on another env
+        server, and the retry will write the one trace of that episode)."""
+        self._current = None
+        self._events = []
+
     def close(self) -> None:
         if self._current is not None:
             self._write(finished=False)
