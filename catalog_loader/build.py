@@ -29,6 +29,7 @@ from sandbox.catalog.snapshot import (
     write_manifest,
 )
 from sandbox.catalog.store import ProductStoreWriter
+from sandbox.progress import ProgressBar
 
 
 class BuildResult(BaseModel):
@@ -46,7 +47,7 @@ class BuildResult(BaseModel):
 
 
 def _progress(enabled: bool) -> Progress:
-    return Progress(
+    return ProgressBar(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),

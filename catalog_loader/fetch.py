@@ -42,6 +42,7 @@ from catalog_loader.datahome import (
 )
 from catalog_loader.datasets import DataFile, Dataset, expand_names
 from sandbox.errors import UserError
+from sandbox.progress import ProgressBar
 
 MIRROR_ENV = "PRGYM_DATA_MIRROR"
 # Identity encoding: byte ranges must count file bytes, not bytes of a compressed representation.
@@ -297,7 +298,7 @@ def download_file(
 
 
 def _progress(console: Console | None, enabled: bool) -> Progress:
-    return Progress(
+    return ProgressBar(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         DownloadColumn(),

@@ -12,6 +12,7 @@ from harness.cli import judge as judge_cmd
 from harness.cli import run as run_cmd
 from harness.cli import serve as serve_cmd
 from harness.cli import tasks as tasks_cmd
+from harness.cli import view as view_cmd
 from harness.cli import web as web_cmd
 from harness.cli.errors import UserErrorGroup, set_debug
 from harness.rollout.cli import run as rollout_cmd
@@ -57,6 +58,7 @@ app.command("serve", help="Serve the env over OpenEnv's protocol (WebSocket sess
 )
 distill_cmd.register(app)
 judge_cmd.register(app)
+view_cmd.register(app)
 
 
 def main() -> None:

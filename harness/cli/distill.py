@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from harness.distill.ensemble import select_teachers
@@ -17,6 +17,7 @@ from harness.distill.pipeline import build_candidates, distill, rewrite_kept, wr
 from harness.distill.rewrite import LLMRewriter, rewrite_summary
 from harness.judge.cache import JudgeCache
 from harness.llm import ConfigError, LLMClient, LLMConfig, load_llm_config
+from sandbox.progress import ProgressBar
 from sandbox.recorder.reader import TraceFormatError, read_traces
 
 
@@ -123,7 +124,7 @@ def distill_command(
 
         catalog = shared_backend(snapshot)
     external = _judge_scores(judge_scores) if judge_scores is not None else None
-    with Progress(
+    with ProgressBar(
         TextColumn("internalizing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     ) as progress:
         bar = progress.add_task("traces", total=len(traces))
@@ -141,7 +142,7 @@ def distill_command(
 
         async def run() -> list[Candidate]:
             async with LLMClient(rewrite_llm) as client:
-                with Progress(
+                with ProgressBar(
                     TextColumn(f"rewriting ({rewriter})"),
                     BarColumn(),
                     MofNCompleteColumn(),

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from harness.judge.cache import JudgeCache
 from harness.judge.judge import JudgeResult, RaceJudge
 from harness.judge.runs import judge_runs
 from harness.llm import ConfigError, LLMClient, load_llm_config
+from sandbox.progress import ProgressBar
 from sandbox.recorder.reader import TraceFormatError, read_traces
 
 
@@ -44,7 +45,7 @@ def judge_command(
     async def run() -> list[JudgeResult]:
         async with LLMClient(config) as client:
             judge = RaceJudge(client, store, max_attempts=max_attempts)
-            with Progress(
+            with ProgressBar(
                 TextColumn("judging"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
             ) as progress:
                 bar = progress.add_task("pairs", total=len(targets))

@@ -14,6 +14,7 @@ from harness.llm.config import ConfigError, load_llm_config
 from harness.user_agent.generate import generate_llm_tasks, generate_user_tasks
 from sandbox.catalog.backend import CatalogBackend
 from sandbox.env import shared_backend
+from sandbox.progress import ProgressBar
 from sandbox.tasks.models import ResearchTask
 from sandbox.tasks.taskset import TaskSet
 
@@ -60,7 +61,7 @@ def generate(
             raise typer.Exit(2) from None
         client = LLMClient(config)
     backend = shared_backend(catalog)
-    bar = Progress(
+    bar = ProgressBar(
         TextColumn("[bold]tasks"),
         BarColumn(),
         MofNCompleteColumn(),

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from sandbox.progress import ProgressBar
 from sandbox.web import (
     CacheMode,
     ConfigurationError,
@@ -63,7 +64,7 @@ def build_corpus_cmd(
     """Index documents into a local corpus for offline `web_search` / `web_visit`."""
     try:
         total = count_work(src)
-        with Progress(
+        with ProgressBar(
             TextColumn("[bold]indexing"),
             BarColumn(),
             MofNCompleteColumn(),

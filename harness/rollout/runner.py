@@ -43,6 +43,7 @@ from harness.rollout.jobs import RolloutJob, check_unique
 from harness.rollout.records import EpisodeOutcome, EpisodeRecord
 from harness.rollout.store import ResultStore
 from harness.rollout.summary import RolloutSummary
+from sandbox.progress import ProgressBar
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ class _Progress:
         self.failed = 0
         self._progress: Progress | None = None
         if enabled:
-            self._progress = Progress(
+            self._progress = ProgressBar(
                 TextColumn("[bold]rollouts"),
                 BarColumn(),
                 MofNCompleteColumn(),

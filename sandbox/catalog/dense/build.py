@@ -31,6 +31,7 @@ from sandbox.catalog.dense.filter_columns import FilterColumnsBuilder
 from sandbox.catalog.dense.manifest import DENSE_DIRNAME, DENSE_EXTRAS_KEY, DenseManifest, cache_model_key
 from sandbox.catalog.dense.text import TEXT_FORMAT, product_text
 from sandbox.catalog.snapshot import Snapshot
+from sandbox.progress import ProgressBar
 
 
 def _cache_dir(path: Path | str) -> Path:
@@ -40,7 +41,7 @@ def _cache_dir(path: Path | str) -> Path:
 
 
 def _progress(enabled: bool) -> Progress:
-    return Progress(
+    return ProgressBar(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
