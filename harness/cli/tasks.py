@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from harness.cli import synthesize as synthesize_cmd
 from harness.llm.client import LLMClient
 from harness.llm.config import ConfigError, load_llm_config
 from harness.user_agent.generate import generate_llm_tasks, generate_user_tasks
@@ -20,6 +21,9 @@ from sandbox.tasks.taskset import TaskSet
 
 app = typer.Typer(help="Generate research task sets.", no_args_is_help=True)
 console = Console()
+app.command(
+    "synthesize", help="ShoppingBench-style shopping tasks over any catalog, verified by construction."
+)(synthesize_cmd.synthesize)
 
 
 @app.command("generate")
