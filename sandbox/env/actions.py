@@ -10,25 +10,38 @@ Accepted forms (DESIGN section 5):
 
 A string is read as JSON when, stripped, it starts with ``{`` or ``[``. Parsing never raises: a malformed action
 becomes :attr:`ParsedAction.error`, a malformed tool-call entry becomes a :class:`ParsedCall` with ``error`` set
-(answered by its own error tool message). Call ids the agent did not give (or gave twice) are generated as
-``call_<step>_<n>`` so that every tool message answers exactly one call.
+(answered by its own error tool message). Call ids the agent did not give (or gave twice, or that are not safe
+tokens: letters, digits, ``_ . : -``, at most 64 characters) are generated as ``call_<step>_<n>`` so that every tool
+message answers exactly one call and no header can carry agent text.
+
+Limits, all enforced with work proportional to the action's size (an RL policy will find any super-linear path):
+at most :data:`MAX_ACTION_CHARS` characters; ``<tool_call>`` blocks are found by a linear scan and only the first
+:data:`MAX_CALLS_PER_TURN` are parsed; calls beyond that limit (however many) are answered by *one* summary error
+call; Python-object arguments are copied into plain JSON data at most :data:`MAX_ARGUMENT_DEPTH` levels deep.
+Every string is cleaned to valid UTF-8 (lone surrogates become U+FFFD) and the count is kept in
+:attr:`ParsedAction.replaced_chars`.
 """
 
 from __future__ import annotations
 
 import json
-import re
+import reprlib
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from sandbox.safety.quoting import is_safe_token, quote_data
+from sandbox.safety.text import DataLimitError, JsonCleaner, clean_text, has_escaped_surrogate
+
 MAX_ACTION_CHARS = 200_000
 MAX_CALLS_PER_TURN = 16
 MAX_RECORDED_CHARS = 20_000
-MAX_ID_CHARS = 100
-
-_TOOL_CALL_BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
+MAX_ID_CHARS = 64
+MAX_ARGUMENT_DEPTH = 24
+MAX_ARGUMENT_VALUES = 20_000
+OPEN_TAG = "<tool_call>"
+CLOSE_TAG = "</tool_call>"
 
 ActionForm = Literal["message", "tool_call", "text", "invalid"]
 
@@ -46,6 +59,10 @@ class ParsedAction(BaseModel):
     reasoning: str | None = None
     calls: list[ParsedCall] = Field(default_factory=list)
     error: str | None = None
+    replaced_chars: int = 0
+    """Lone surrogates replaced by U+FFFD while reading the action (0 for clean text)."""
+    scanned_chars: int = 0
+    """Characters the ``<tool_call>`` scanner examined (at most twice the text's length)."""
 
     def assistant_message(self) -> dict[str, Any]:
         """The turn as it is recorded in the chat (OpenAI format, ``arguments`` as JSON text)."""
@@ -73,15 +90,20 @@ def _arguments_text(arguments: Any) -> str:
         return "{}"
     if isinstance(arguments, str):
         return _clip(arguments)
-    try:
+    try:  # cleaned arguments are plain JSON data of bounded depth (see _clean_arguments)
         return _clip(json.dumps(arguments, ensure_ascii=False))
     except (TypeError, ValueError, RecursionError):
-        return _clip(repr(arguments))
+        return "{}"
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 3, 60, 60, 4, 4
 
 
 def _shown(value: Any, limit: int = 60) -> str:
+    """A short description of an agent value; bounded work, and never calls into a failing ``__repr__``."""
     try:
-        text = repr(value)
+        text = _REPR.repr(value)
     except Exception:  # an object whose repr fails is still an action we must describe
         text = f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -113,7 +135,7 @@ class _Ids:
         self.counter = 0
 
     def take(self, given: Any) -> str:
-        if isinstance(given, str) and given.strip() and len(given) <= MAX_ID_CHARS and given not in self.used:
+        if is_safe_token(given) and given not in self.used:
             self.used.add(given)
             return given
         while True:
@@ -144,22 +166,34 @@ def _call_from(entry: Any, ids: _Ids, position: int) -> ParsedCall:
         return ParsedCall(
             call_id=call_id,
             name="(invalid)" if not isinstance(name, str) else "(empty)",
-            arguments=arguments,
             error=f"tool call {position} has no tool name (got {_shown(name)})",
         )
-    return ParsedCall(call_id=call_id, name=_clip(name.strip(), 100), arguments=arguments)
+    name = name.strip()
+    if not is_safe_token(name):
+        return ParsedCall(
+            call_id=call_id,
+            name="(invalid)",
+            error=f"tool call {position}: {quote_data(name, 60)} is not a tool name (tool names use letters, "
+            f"digits, '_', '.', ':' and '-', at most {MAX_ID_CHARS} characters)",
+        )
+    return ParsedCall(call_id=call_id, name=name, arguments=arguments)
+
+
+def _over_limit(ids: _Ids, given: int) -> ParsedCall:
+    """The one call that answers every call beyond the per-turn limit, however many there were."""
+    extra = given - MAX_CALLS_PER_TURN
+    return ParsedCall(
+        call_id=ids.take(None),
+        name="(skipped)",
+        error=f"not executed: {extra} tool call{'s' if extra != 1 else ''} beyond the limit of "
+        f"{MAX_CALLS_PER_TURN} per turn ({given} given); send at most {MAX_CALLS_PER_TURN} calls per turn",
+    )
 
 
 def _calls_from(entries: list[Any], ids: _Ids) -> list[ParsedCall]:
     calls = [_call_from(entry, ids, i) for i, entry in enumerate(entries[:MAX_CALLS_PER_TURN], 1)]
-    for _ in range(MAX_CALLS_PER_TURN, len(entries)):
-        calls.append(
-            ParsedCall(
-                call_id=ids.take(None),
-                name="(skipped)",
-                error=f"not executed: at most {MAX_CALLS_PER_TURN} tool calls per turn ({len(entries)} given)",
-            )
-        )
+    if len(entries) > MAX_CALLS_PER_TURN:
+        calls.append(_over_limit(ids, len(entries)))
     return calls
 
 
@@ -227,12 +261,42 @@ def _from_json_text(text: str, ids: _Ids) -> ParsedAction:
     return parsed
 
 
+def scan_blocks(text: str, limit: int = MAX_CALLS_PER_TURN) -> tuple[list[str], int, str, int]:
+    """``(bodies, count, rest, scanned)``: the first ``limit`` ``<tool_call>`` bodies (stripped), how many blocks
+    there are, the text outside them and how many characters the scan examined.
+
+    Linear: each search starts where the previous one ended and a block with no closing tag ends the scan, so no
+    character is examined more than twice (the regex it replaces was quadratic on ``"<tool_call>" * n``). A body
+    runs to the first closing tag after its opening tag, as with a non-greedy regex.
+    """
+    bodies: list[str] = []
+    outside: list[str] = []
+    count = scanned = pos = 0
+    while True:
+        start = text.find(OPEN_TAG, pos)
+        if start < 0:
+            scanned += len(text) - pos
+            break
+        end = text.find(CLOSE_TAG, start + len(OPEN_TAG))
+        if end < 0:
+            scanned += len(text) - pos
+            break
+        scanned += end + len(CLOSE_TAG) - pos
+        outside.append(text[pos:start])
+        count += 1
+        if len(bodies) < limit:
+            bodies.append(text[start + len(OPEN_TAG) : end].strip())
+        pos = end + len(CLOSE_TAG)
+    outside.append(text[pos:])
+    return bodies, count, "".join(outside), scanned
+
+
 def _from_text(text: str, ids: _Ids) -> ParsedAction:
-    blocks = _TOOL_CALL_BLOCK.findall(text)
-    if not blocks:
-        return ParsedAction(form="text", content=_clip(text))
+    bodies, count, rest, scanned = scan_blocks(text)
+    if not count:
+        return ParsedAction(form="text", content=_clip(text), scanned_chars=scanned)
     calls = []
-    for position, block in enumerate(blocks[: MAX_CALLS_PER_TURN + 1], 1):
+    for position, block in enumerate(bodies, 1):
         try:
             entry = json.loads(block)
         except (json.JSONDecodeError, RecursionError):
@@ -245,16 +309,83 @@ def _from_text(text: str, ids: _Ids) -> ParsedAction:
             )
             continue
         calls.append(_call_from(entry, ids, position))
-    if len(blocks) > MAX_CALLS_PER_TURN:
-        calls = calls[:MAX_CALLS_PER_TURN]
-    rest = _TOOL_CALL_BLOCK.sub("", text).strip()
-    return ParsedAction(form="message", content=_clip(rest) if rest else None, calls=calls)
+    if count > MAX_CALLS_PER_TURN:
+        calls.append(_over_limit(ids, count))
+    rest = rest.strip()
+    return ParsedAction(
+        form="message", content=_clip(rest) if rest else None, calls=calls, scanned_chars=scanned
+    )
+
+
+def _clean_arguments(call: ParsedCall) -> int:
+    """Make ``call.arguments`` plain, valid-UTF-8 JSON data (or JSON text); returns surrogates replaced.
+
+    A call whose arguments are not JSON data, nest too deeply or are too large gets ``error`` set instead.
+    """
+    arguments = call.arguments
+    if arguments is None or call.error is not None:
+        return 0
+    if isinstance(arguments, str):
+        text, replaced = clean_text(str.__str__(arguments))
+        call.arguments = text
+        if has_escaped_surrogate(text) and len(text) <= MAX_ARGUMENT_CHARS_TO_DECODE:
+            try:
+                decoded = json.loads(text)
+            except (json.JSONDecodeError, RecursionError):
+                return replaced
+            cleaner = JsonCleaner(max_depth=MAX_ARGUMENT_DEPTH, max_values=MAX_ARGUMENT_VALUES)
+            try:
+                call.arguments = cleaner.clean(decoded)
+            except DataLimitError:
+                return replaced
+            replaced += cleaner.replaced
+        return replaced
+    cleaner = JsonCleaner(
+        max_depth=MAX_ARGUMENT_DEPTH, max_values=MAX_ARGUMENT_VALUES, max_chars=MAX_ACTION_CHARS
+    )
+    try:
+        call.arguments = cleaner.clean(arguments)
+    except DataLimitError as exc:
+        call.arguments = None
+        call.error = f"the arguments of {call.name} are not usable: {exc}; send a JSON object"
+    return cleaner.replaced
+
+
+MAX_ARGUMENT_CHARS_TO_DECODE = 100_000
+
+
+def _clean_action(parsed: ParsedAction) -> ParsedAction:
+    """Valid UTF-8 in every string of the parsed action; the replacements are added up."""
+    replaced = 0
+    for attr in ("content", "reasoning", "error"):
+        value = getattr(parsed, attr)
+        if value is not None:
+            value, n = clean_text(value)
+            setattr(parsed, attr, value)
+            replaced += n
+    for call in parsed.calls:
+        replaced += _clean_arguments(call)
+        if call.error is not None:
+            call.error, n = clean_text(call.error)
+            replaced += n
+    parsed.replaced_chars += replaced
+    return parsed
 
 
 def parse_action(action: Any, *, step: int) -> ParsedAction:
     """Parse one action (see the module docstring); never raises."""
-    ids = _Ids(step)
+    try:
+        parsed = _parse(action, _Ids(step))
+    except (
+        Exception
+    ) as exc:  # a hostile object (failing __getitem__, __iter__, ...) is still just a bad action
+        parsed = ParsedAction(form="invalid", error=f"the action could not be read ({type(exc).__name__})")
+    return _clean_action(parsed)
+
+
+def _parse(action: Any, ids: _Ids) -> ParsedAction:
     if isinstance(action, str):
+        action = str.__str__(action)
         if len(action) > MAX_ACTION_CHARS:
             return ParsedAction(
                 form="invalid",
@@ -272,14 +403,11 @@ def parse_action(action: Any, *, step: int) -> ParsedAction:
             return _from_json_text(stripped, ids)
         return _from_text(action, ids)
     if isinstance(action, Mapping):
-        try:
-            return _from_mapping(action, ids)
-        except Exception as exc:  # a hostile Mapping (failing __getitem__ ...) is still just a bad action
-            return ParsedAction(form="invalid", error=f"the action could not be read ({type(exc).__name__})")
-    if isinstance(action, list):
+        return _from_mapping(action, ids)
+    if isinstance(action, (list, tuple)):
         if not action:
             return ParsedAction(form="invalid", error="the action is an empty list")
-        return ParsedAction(form="tool_call", calls=_calls_from(action, ids))
+        return ParsedAction(form="tool_call", calls=_calls_from(list(action), ids))
     return ParsedAction(
         form="invalid",
         content=_clip(_shown(action, 200)),

@@ -16,6 +16,7 @@ from gymnasium.error import ResetNeeded
 from sandbox.catalog.backend import CatalogBackend
 from sandbox.env.actions import ParsedCall, parse_action
 from sandbox.env.events import EnvEvent
+from sandbox.env.observation import ObservationBudget
 from sandbox.env.prompts import ENV_MARKER, system_prompt, task_message
 from sandbox.env.shared import shared_backend, shared_tasks, shared_web_tools
 from sandbox.env.spaces import AgentActionSpace, TextSpace
@@ -186,6 +187,8 @@ class ProductResearchEnv(gym.Env[str, Any]):
         self._task: ResearchTask | ShoppingTask | None = None
         self._messages: list[dict[str, Any]] = []
         self._last_observation = ""
+        self._budget = ObservationBudget()
+        self._replaced_chars = 0
 
     # -- construction helpers -----------------------------------------------------------------------------------
 
@@ -258,6 +261,15 @@ class ProductResearchEnv(gym.Env[str, Any]):
     # -- reset --------------------------------------------------------------------------------------------------
 
     def _choose_task(self, options: Mapping[str, Any]) -> ResearchTask | ShoppingTask:
+        if not isinstance(options, Mapping):
+            raise TypeError(
+                f"reset(options=...) must be a dict such as {{'task_id': ...}}, got {type(options).__name__}"
+            )
+        if options.get("split") is not None and self.tasks is None:
+            raise ValueError(
+                f"options['split']={options['split']!r} needs a task set (tasks=...); without one the task is "
+                "generated from the catalog and has no split"
+            )
         if options.get("task") is not None:
             return parse_task(options["task"])
         if options.get("task_id") is not None:
@@ -273,7 +285,7 @@ class ProductResearchEnv(gym.Env[str, Any]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[str, dict[str, Any]]:
         super().reset(seed=seed)
-        task = self._choose_task(options or {})
+        task = self._choose_task({} if options is None else options)
         self._task = task
         self.registry = self._toolset(task.kind)
         self._machine = PhaseMachine(self.limits)
@@ -285,6 +297,7 @@ class ProductResearchEnv(gym.Env[str, Any]):
         self._tool_calls = 0
         self._internal_errors = 0
         self._text_only_turns = 0
+        self._replaced_chars = 0
         self._error_counts: Counter[str] = Counter()
         self._tool_counts: Counter[str] = Counter()
         self._final_answer: FinalAnswer | None = None
@@ -333,7 +346,9 @@ class ProductResearchEnv(gym.Env[str, Any]):
         self._steps += 1
         self._actions += 1
         started = time.perf_counter()
+        self._budget = ObservationBudget()
         parsed = parse_action(action, step=self._steps)
+        self._replaced_chars += parsed.replaced_chars
         new_messages: list[dict[str, Any]] = []
         step_errors: list[dict[str, Any]] = []
         verdicts: list[tuple[str, Verdict]] = []
@@ -390,6 +405,7 @@ class ProductResearchEnv(gym.Env[str, Any]):
         if feedback:
             new_messages.append(feedback)
         self._messages.extend(new_messages)
+        self._replaced_chars += self._budget.replaced
         terminated = self._machine.done
         truncated = not terminated and self._steps >= self.max_steps
         reward = 0.0
@@ -516,18 +532,14 @@ class ProductResearchEnv(gym.Env[str, Any]):
             self._ctx.seen_urls.update(result.urls())
 
     def _tool_message(self, call: ParsedCall, outcome: ToolOutcome, started: float) -> dict[str, Any]:
-        message = {
-            "role": "tool",
-            "tool_call_id": call.call_id,
-            "name": outcome.name,
-            "content": outcome.content,
-        }
+        content = self._budget.tool_content(outcome.content)
+        message = {"role": "tool", "tool_call_id": call.call_id, "name": outcome.name, "content": content}
         self._emit(
             EnvEvent(
                 step=self._steps,
                 kind="tool_result",
                 role="tool",
-                content=outcome.content,
+                content=content,
                 tool_result={
                     "call_id": call.call_id,
                     "name": outcome.name,
@@ -587,11 +599,11 @@ class ProductResearchEnv(gym.Env[str, Any]):
             lines.extend(f"- {c.render()}" for c in verdict.critiques)
         if not lines:
             return None
-        content = SUPERVISOR_MARKER + " " + "\n".join(lines)
+        content = self._budget.feedback(SUPERVISOR_MARKER + " " + "\n".join(lines))
         return {"role": "user", "name": "supervisor", "content": content}
 
     def _env_message(self, text: str) -> dict[str, Any]:
-        content = f"{ENV_MARKER} {text}"
+        content = self._budget.feedback(f"{ENV_MARKER} {text}")
         self._emit(EnvEvent(step=self._steps, kind="environment", role="environment", content=content))
         return {"role": "user", "name": "environment", "content": content}
 
@@ -669,6 +681,7 @@ class ProductResearchEnv(gym.Env[str, Any]):
             "error_counts": dict(self._error_counts),
             "internal_errors": self._internal_errors,
             "text_only_turns": self._text_only_turns,
+            "replaced_chars": self._replaced_chars,
             "supervisor": self._machine.snapshot(),
         }
         if self.info_messages:

@@ -92,7 +92,14 @@ _FUNCTIONS: dict[str, tuple[int, int, Callable[..., Decimal]]] = {
 
 
 class _Evaluator:
-    """Walks the allow-listed AST; anything else is a :class:`ToolError` naming the construct."""
+    """Walks the allow-listed AST; anything else is a :class:`ToolError` naming the construct.
+
+    Number literals are read as :class:`~decimal.Decimal` from their source text, never through ``float``:
+    ``12345678901234567.89 - 12345678901234567`` is ``0.89``, not the ``1`` that float rounding gives.
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
 
     def visit(self, node: ast.AST) -> Decimal | bool:
         if isinstance(node, ast.Expression):
@@ -101,9 +108,9 @@ class _Evaluator:
             value = node.value
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ToolError(f"only numbers are allowed, found {type(value).__name__} {value!r}")
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ToolError("the number is too large")
-            return _check_magnitude(Decimal(repr(value)) if isinstance(value, float) else Decimal(value))
+            if isinstance(value, float):
+                return _check_magnitude(self._decimal_literal(node, value))
+            return _check_magnitude(Decimal(value))
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
             operand = _as_number(self.visit(node.operand), "a sign")
             return operand if isinstance(node.op, ast.UAdd) else -operand
@@ -129,6 +136,15 @@ class _Evaluator:
             f"{type(node).__name__} is not allowed; use numbers, + - * / // % **, comparisons and parentheses"
         )
 
+    def _decimal_literal(self, node: ast.Constant, value: float) -> Decimal:
+        segment = ast.get_source_segment(self.source, node) or ""
+        try:
+            return Decimal(segment.replace("_", ""))
+        except decimal.InvalidOperation:
+            if not math.isfinite(value):
+                raise ToolError("the number is too large") from None
+            return Decimal(repr(value))
+
     @staticmethod
     def _binary(op: str, left: Decimal, right: Decimal) -> Decimal:
         if op == "+":
@@ -153,8 +169,8 @@ class _Evaluator:
         if left < 0 and right != right.to_integral_value():
             raise ToolError("a negative number cannot be raised to a fractional power")
         if left != 0 and abs(left) != 1:
-            digits = float(right) * math.log10(abs(float(left)))
-            if digits > 18.5:
+            digits = right * abs(left).log10()  # in Decimal: float(1e-340) is 0, whose log10 fails
+            if digits > Decimal("18.5"):
                 raise ToolError(f"the result of the power exceeds the limit of {MAX_MAGNITUDE:.0E}")
         return left**right
 
@@ -217,7 +233,7 @@ def calculate(expression: Annotated[str, Field(max_length=MAX_EXPRESSION_CHARS)]
         ctx.traps[decimal.InvalidOperation] = True
         ctx.traps[decimal.Overflow] = True
         try:
-            value = _Evaluator().visit(tree)
+            value = _Evaluator(text).visit(tree)
         except (decimal.InvalidOperation, decimal.Overflow, ArithmeticError):
             raise ToolError("the expression has no finite numeric value") from None
     if isinstance(value, bool):
