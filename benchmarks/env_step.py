@@ -47,6 +47,7 @@ from catalog_loader.presets import SHARED_PRESETS, preset  # noqa: E402
 from sandbox.catalog.search import SearchRequest  # noqa: E402
 from sandbox.catalog.snapshot import read_manifest  # noqa: E402
 from sandbox.env import ProductResearchEnv, clear_shared, shared_backend  # noqa: E402
+from sandbox.env.actions import MAX_ACTION_CHARS, parse_action  # noqa: E402
 from sandbox.supervisor import FinalAnswer, RuleBasedSupervisor, SupervisorContext  # noqa: E402
 from sandbox.tasks.models import format_money  # noqa: E402
 from sandbox.tools.calculate import calculate  # noqa: E402
@@ -319,6 +320,55 @@ def bench_web(snapshot: Path, data: Path, work: Path, queries: list[str]) -> dic
     }
 
 
+HOSTILE_SHAPES = {
+    "unclosed tags": "<tool_call>",
+    "empty calls": "<tool_call></tool_call>",
+    "opens then closes": "<tool_call><tool_call>x</tool_call>",
+}
+
+
+def _parse_ms_per_kb(text: str, parse: Callable[[str], Any], repeats: int) -> float:
+    best = min(_time_once(lambda: parse(text)) for _ in range(repeats))
+    return best * 1000 / (len(text) / 1000)
+
+
+def _time_once(fn: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def bench_hostile_parse(quick: bool) -> dict[str, float]:
+    """Per-KB cost of parsing hostile text actions at 2 KB and 200 KB (worst shape), and the old regex at 2/20 KB.
+
+    Linear parsing keeps the per-KB cost flat; the regex the scanner replaced grows with the size (quadratic).
+    """
+    import re
+
+    old_regex = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
+    repeats = 3 if quick else 7
+    small: list[float] = []
+    large: list[float] = []
+    regex_small: list[float] = []
+    regex_20k: list[float] = []
+    for unit in HOSTILE_SHAPES.values():
+        text_2k = unit * (2_000 // len(unit))
+        text_20k = unit * (20_000 // len(unit))
+        text_200k = unit * (MAX_ACTION_CHARS // len(unit))
+        small.append(_parse_ms_per_kb(text_2k, lambda t: parse_action(t, step=1), repeats * 10))
+        large.append(_parse_ms_per_kb(text_200k, lambda t: parse_action(t, step=1), repeats))
+        regex_small.append(_parse_ms_per_kb(text_2k, old_regex.findall, repeats * 10))
+        regex_20k.append(_parse_ms_per_kb(text_20k, old_regex.findall, 1))
+    return {
+        "hostile_text_parse_ms_per_kb": max(large),
+        "hostile_text_parse_2k_ms_per_kb": max(small),
+        "hostile_parse_ratio_200k_vs_2k": max(large) / max(small),
+        "old_regex_parse_2k_ms_per_kb": max(regex_small),
+        "old_regex_parse_20k_ms_per_kb": max(regex_20k),
+        "old_regex_ratio_20k_vs_2k": max(regex_20k) / max(regex_small),
+    }
+
+
 def timed(label: str, fn: Callable[[], dict[str, float]]) -> dict[str, float]:
     started = time.perf_counter()
     out = fn()
@@ -364,6 +414,7 @@ def main() -> None:
             "web_search", lambda: bench_web(snapshot, args.data, work, queries[: n_queries // 4])
         )
         figures |= timed("episodes", lambda: bench_episodes(env, n_episodes))
+        figures |= timed("hostile text parsing", lambda: bench_hostile_parse(args.quick))
     figures["quick"] = args.quick
 
     table = Table(title=f"env step overhead on {n_products:,} products (no LLM; 2-core machine)")
@@ -426,6 +477,13 @@ def main() -> None:
     console.print(
         f"product_search overhead over the bare backend calls: p50 {f['overhead_p50_ms']:.3f} ms "
         f"(paired median {f['overhead_paired_p50_ms']:.3f} ms); targets: step p50 <= 5 ms, overhead p50 <= 1 ms"
+    )
+    console.print(
+        f"hostile text actions (worst of {len(HOSTILE_SHAPES)} shapes): {f['hostile_text_parse_2k_ms_per_kb']:.4f} "
+        f"ms/KB at 2 KB, {f['hostile_text_parse_ms_per_kb']:.4f} ms/KB at 200 KB (ratio "
+        f"{f['hostile_parse_ratio_200k_vs_2k']:.2f}, target <= 2); baseline: the old regex "
+        f"{f['old_regex_parse_2k_ms_per_kb']:.4f} ms/KB at 2 KB, {f['old_regex_parse_20k_ms_per_kb']:.4f} ms/KB "
+        f"at 20 KB (ratio {f['old_regex_ratio_20k_vs_2k']:.1f}; 200 KB would take minutes)"
     )
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}))
 

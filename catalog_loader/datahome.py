@@ -2,9 +2,10 @@
 
 A file counts as present only when its SHA-256 matches the registry. Hashing 30 MB on every check would make
 every ``prgym`` command slower, so a successful verification is remembered (size + modification time + sum) in
-a small ``.prgym-verified.json`` beside the data; a file whose size or mtime changed is hashed again. A data
-directory that is read-only (a shared copy, say) is never written to: its verified state is kept in memory
-for the life of the process instead.
+a small state file in prgym's cache directory (``$PRGYM_CACHE_DIR`` or the user cache dir), keyed by the data
+folder's resolved path; a file whose size or mtime changed is hashed again. Nothing is ever written into a
+folder the user pointed at as their data (only downloads go there): if the cache directory is not writable, the
+verified state is kept in memory for the life of the process instead.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from catalog_loader.datasets import DataFile, Dataset, get_dataset
 
 DATA_DIR_ENV = "PRGYM_DATA_DIR"
+CACHE_DIR_ENV = "PRGYM_CACHE_DIR"
 STATE_FILE = ".prgym-verified.json"
+"""Name of the state file that older versions wrote beside the data; never written any more."""
 PART_SUFFIX = ".part"
 _HASH_CHUNK = 1 << 20
 
@@ -100,31 +103,39 @@ def _state_key(data_dir: Path) -> str:
     return str(data_dir.resolve())
 
 
+def state_path(data_dir: Path) -> Path:
+    """Where the verified state of ``data_dir`` is kept: the cache directory, one file per data folder."""
+    env = os.environ.get(CACHE_DIR_ENV, "").strip()
+    cache = Path(env).expanduser() if env else platformdirs.user_cache_path("prgym", appauthor=False)
+    digest = hashlib.sha256(_state_key(data_dir).encode("utf-8")).hexdigest()[:24]
+    return cache / "verified" / f"{digest}.json"
+
+
 def _load_state(data_dir: Path) -> _VerifiedState:
     key = _state_key(data_dir)
     if key in _MEMORY_STATE:
         return _MEMORY_STATE[key]
     state = _VerifiedState()
-    state_path = data_dir / STATE_FILE
-    if state_path.is_file():
+    path = state_path(data_dir)
+    if path.is_file():
         # A damaged or foreign state file only costs a re-hash: it never makes a file count as verified.
         with contextlib.suppress(OSError, ValueError, ValidationError):
-            state = _VerifiedState.model_validate(json.loads(state_path.read_text(encoding="utf-8")))
+            state = _VerifiedState.model_validate(json.loads(path.read_text(encoding="utf-8")))
     _MEMORY_STATE[key] = state
     return state
 
 
 def _save_state(data_dir: Path, state: _VerifiedState) -> None:
-    """Persist the state atomically when the directory is ours to write; otherwise keep it in memory only."""
+    """Persist the state atomically in the cache directory when it is writable; otherwise keep it in memory."""
     _MEMORY_STATE[_state_key(data_dir)] = state
-    if not data_dir.is_dir() or not dir_is_writable(data_dir):
-        return
+    path = state_path(data_dir)
     tmp: str | None = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=STATE_FILE, suffix=".tmp", dir=data_dir)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(state.model_dump_json(indent=1))
-        os.replace(tmp, data_dir / STATE_FILE)
+        os.replace(tmp, path)
     except OSError:
         # The state is only a speed-up: failing to persist it must not fail the command.
         if tmp is not None:

@@ -153,10 +153,27 @@ def server(shared_data: Path) -> Iterator[ServerControl]:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test may pick up a developer's data home or mirror."""
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test may pick up a developer's data home, mirror or cache (verified state lives in the cache)."""
     monkeypatch.delenv("PRGYM_DATA_DIR", raising=False)
     monkeypatch.delenv("PRGYM_DATA_MIRROR", raising=False)
+    monkeypatch.setenv("PRGYM_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setattr(datahome, "_MEMORY_STATE", {})
+
+
+def _read_only_copy(src: Path, dest: Path) -> Path:
+    """A copy of the shared data with every directory and file read-only (what a shared mount looks like)."""
+    shutil.copytree(src, dest)
+    for path in sorted(dest.rglob("*"), reverse=True):
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    dest.chmod(0o555)
+    return dest
+
+
+def _make_writable(root: Path) -> None:
+    root.chmod(0o755)
+    for path in root.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def _closed_port() -> int:
@@ -290,7 +307,8 @@ def test_fetch_via_mirror_downloads_and_verifies(server: ServerControl, tmp_path
         assert server.requests_for(rel) == [None], "one plain GET per file"
     assert _parts(tmp_path) == []
     assert dataset_status("queries", tmp_path).verified and dataset_status("webmall", tmp_path).verified
-    assert (tmp_path / STATE_FILE).is_file()
+    assert not (tmp_path / STATE_FILE).exists(), "verified state lives in the cache, not in the data folder"
+    assert datahome.state_path(tmp_path).is_file()
 
     before = len(server.requests)
     again = fetch_datasets(["queries", "webmall"], tmp_path, mirror=server.url, **QUIET)
@@ -403,13 +421,29 @@ def test_corrupt_local_file_is_replaced(server: ServerControl, tmp_path: Path) -
 
 
 def test_existing_data_dir_is_used_without_any_request(
-    shared_data: Path, server: ServerControl, monkeypatch: pytest.MonkeyPatch
+    shared_data: Path, server: ServerControl, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("PRGYM_DATA_DIR", str(shared_data))
-    assert ensure_datasets("all", mirror=server.url, **QUIET) == shared_data
-    assert server.requests == []
-    assert not (shared_data / STATE_FILE).exists(), "a read-only copy must not be written to"
-    assert _parts(shared_data) == []
+    copy = _read_only_copy(shared_data, tmp_path / "shared-ro")
+    try:
+        monkeypatch.setenv("PRGYM_DATA_DIR", str(copy))
+        assert ensure_datasets("all", mirror=server.url, **QUIET) == copy
+        assert server.requests == []
+        assert not (copy / STATE_FILE).exists(), "a read-only copy must not be written to"
+        assert _parts(copy) == []
+    finally:
+        _make_writable(copy)
+
+
+def test_a_writable_data_folder_is_never_written_to(server: ServerControl, tmp_path: Path) -> None:
+    """Verification state goes to the cache dir keyed by the folder, even when the data folder is writable."""
+    home = tmp_path / "data"
+    fetch_datasets("webmall", home, mirror=server.url, **QUIET)
+    before = sorted(p.relative_to(home) for p in home.rglob("*"))
+    datahome._MEMORY_STATE.clear()
+    assert dataset_status("webmall", home).verified
+    assert sorted(p.relative_to(home) for p in home.rglob("*")) == before
+    assert not (home / STATE_FILE).exists()
+    assert datahome.state_path(home) != datahome.state_path(tmp_path / "other")
 
 
 def test_verified_state_is_remembered(
