@@ -15,6 +15,7 @@ import time
 from types import FrameType
 
 import uvicorn
+from uvicorn.supervisors import multiprocess
 
 from harness.server import app as server_app
 from harness.server.logs import LOGGER, event, setup_logging
@@ -92,8 +93,24 @@ def serve(settings: ServerSettings) -> None:
         return
     os.environ[SETTINGS_ENV] = settings.to_env()
     config = uvicorn.Config(
-        "harness.server.app:app_from_env", factory=True, workers=settings.workers, **common
+        "harness.server.app:app_from_env",
+        factory=True,
+        workers=settings.workers,
+        timeout_worker_healthcheck=300,  # a worker imports and opens the catalog before it answers
+        **common,
     )
     socket = config.bind_socket()
-    server = DrainingServer(config, settings.shutdown_grace_s)
-    uvicorn.supervisors.Multiprocess(config, target=server.run, sockets=[socket]).run()
+    # uvicorn's supervisor builds each worker's Server through the module-level ``Process``; this process only
+    # supervises, so pointing that name at a Process whose server drains is the whole change.
+    multiprocess.Process = _DrainingProcess  # type: ignore[misc]
+    multiprocess.Multiprocess(config, sockets=[socket]).run()
+
+
+class _DrainingProcess(multiprocess.Process):
+    """A uvicorn worker process whose server is a :class:`DrainingServer` (grace from the settings)."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = DrainingServer(self.config, ServerSettings.from_env().shutdown_grace_s)
+        return self._server
