@@ -52,7 +52,7 @@ def test_taskset_loads_and_one_task_is_scored_with_the_env_reward(small_snapshot
         assert {"submit_plan", "product_search", "submit_report"} <= set(names)
         toolset.call_for(trace.state, "submit_plan", {"plan": PLAN})
         found = toolset.call_for(trace.state, "product_search", {"query": "laptop"})
-        assert not found.is_error and json.loads(found.content[0].text.split("\n", 1)[-1])
+        assert not found.is_error and json.loads(found.content[0].text.split("\n\n", 1)[0])
         bad = toolset.call_for(trace.state, "visit_product", {"product_ids": ["no-such-id"]})
         assert bad.is_error  # a bad call is an observation
         await task.score(trace)

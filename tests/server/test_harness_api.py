@@ -34,7 +34,7 @@ def test_sessions_expose_our_schemas_and_verify_is_finish(server, server_tasks, 
         plan = {"plan": "Plan: search with the budget as a filter, compare three products, report."}
         assert not session.call_tool("submit_plan", plan).done
         result = session.call_tool("product_search", {"query": "laptop"})
-        assert json.loads(result.data.split("\n", 1)[1])["hits"] and result.error is None
+        assert json.loads(result.data.split("\n\n", 1)[0])["hits"] and result.error is None
         bad = session.call_tool("visit_product", {"product_ids": ["no-such-id"]})
         assert bad.error and not bad.done  # a bad call is an observation
         verdict = session.verify([])

@@ -75,7 +75,7 @@ def test_tool_form_episode_with_the_openenv_client(server, server_tasks):
         result = env.step({"tool": "submit_plan", "arguments": {"plan": plan}})
         assert not result.done
         result = env.step({"tool": "product_search", "arguments": {"query": "headphones"}})
-        hits = json.loads(result.observation["text"].split("\n", 1)[1])["hits"]
+        hits = json.loads(result.observation["text"].split("\n\n", 1)[0])["hits"]
         assert hits and not result.done
         result = env.step(
             {"tool": "visit_product", "arguments": json.dumps({"product_ids": [hits[0]["id"]]})}
