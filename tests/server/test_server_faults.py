@@ -64,3 +64,27 @@ def test_idle_session_is_closed_and_sigterm_drains(lone_server, server_tasks):
     assert lone_server.proc.wait(timeout=30) == 0
     events = [e["event"] for e in lone_server.log_events()]
     assert "session_idle_closed" in events and "drain_start" in events and "drain_done" in events
+
+
+def test_a_step_past_the_timeout_ends_the_episode_and_the_server_goes_on(
+    small_snapshot, server_tasks, tmp_path
+):
+    """Every reset and step takes longer than a 1 µs step timeout: the reply says so, the server keeps serving."""
+    from openenv.core.generic_client import GenericEnvClient
+
+    proc = ServerProcess(small_snapshot, server_tasks, tmp_path / "server.log", "--step-timeout", "0.000001")
+    try:
+        task_id = next(iter(load_tasks(server_tasks))).task_id
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        with GenericEnvClient(base_url=proc.url, headers=headers).sync() as env:
+            result = env.reset(task_id=task_id)
+            error = result.observation["info"]["server_error"]
+            assert result.done and result.observation["truncated"] and error["kind"] == "step_timeout"
+            assert "step timeout" in error["message"]
+            with pytest.raises(RuntimeError, match="open a new session"):
+                env.reset(task_id=task_id)
+        health = proc.health()
+        assert health["status"] == "ok" and health["step_timeouts"] >= 1
+        assert "step_timeout" in {e["event"] for e in proc.log_events()}
+    finally:
+        proc.stop()
