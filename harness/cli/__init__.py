@@ -8,6 +8,7 @@ from harness.cli import catalog as catalog_cmd
 from harness.cli import data as data_cmd
 from harness.cli import demo as demo_cmd
 from harness.cli import distill as distill_cmd
+from harness.cli import eval as eval_cmd
 from harness.cli import judge as judge_cmd
 from harness.cli import run as run_cmd
 from harness.cli import serve as serve_cmd
@@ -56,6 +57,8 @@ app.command(
 app.command("serve", help="Serve the env over OpenEnv's protocol (WebSocket sessions, bearer token).")(
     serve_cmd.serve
 )
+app.add_typer(eval_cmd.eval_app, name="eval", help="Score a policy on a shopping suite or task file.")
+app.add_typer(eval_cmd.bench_app, name="bench", help="Frozen benchmark suites: build and check.")
 distill_cmd.register(app)
 judge_cmd.register(app)
 view_cmd.register(app)

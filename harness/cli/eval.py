@@ -1,0 +1,238 @@
+"""``prgym eval`` (score a policy on a suite or task file), ``prgym eval compare`` and ``prgym bench build``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from harness.eval.policies import OraclePolicy, RandomPolicy
+from harness.eval.runner import FIELD_ORDER, IntentSummary, evaluate, summarize
+from harness.eval.suites import SuiteManifest, load_suite, read_manifest, sha256_file
+from sandbox.errors import UserError
+from sandbox.progress import ProgressBar
+
+console = Console()
+err = Console(stderr=True)
+eval_app = typer.Typer(help="Score a policy on a shopping suite or task file.", invoke_without_command=True)
+bench_app = typer.Typer(help="Frozen benchmark suites.", no_args_is_help=True)
+
+POLICIES = "oracle, random, scripted or openai:MODEL"
+
+
+def make_policy_maker(spec: str, llm_config: Path | None, llm_set: list[str]):
+    """``(task, seed) -> policy`` for a ``--policy`` spec; the second value is a client to close (or None)."""
+    if spec == "oracle":
+        return (lambda task, seed: OraclePolicy(task)), None
+    if spec == "random":
+        return (lambda task, seed: RandomPolicy(task, seed)), None
+    if spec == "scripted":
+        from harness.policies.scripted import ScriptedPolicy
+
+        return (lambda task, seed: ScriptedPolicy()), None
+    if spec.startswith("openai:") and spec[len("openai:") :]:
+        from harness.llm.client import LLMClient
+        from harness.llm.config import load_llm_config
+        from harness.policies.openai_agent import ResearchAgentPolicy
+
+        config = load_llm_config("agent", file=llm_config, overrides=[*llm_set, f"model={spec[7:]}"])
+        client = LLMClient(config)
+        return (lambda task, seed: ResearchAgentPolicy(client.session())), client
+    raise UserError(f"--policy {spec!r}: unknown policy", hint=f"use {POLICIES}")
+
+
+def _resolve_tasks(tasks: Path | None, suite: Path | None) -> tuple[Path, SuiteManifest | None]:
+    if (tasks is None) == (suite is None):
+        raise UserError(
+            "give exactly one of --tasks FILE or --suite DIR (a directory from `prgym bench build`)"
+        )
+    path = tasks if tasks is not None else suite / "tasks.jsonl"  # type: ignore[operator]
+    if not path.is_file():
+        raise UserError(f"{path}: no such task file")
+    manifest = read_manifest(path)
+    if manifest is not None and sha256_file(path) != manifest.checksum:
+        raise UserError(
+            f"{path}: checksum differs from its suite.json", hint="rebuild it with `prgym bench build`"
+        )
+    return path, manifest
+
+
+def summary_table(summary: dict[str, IntentSummary], title: str) -> Table:
+    table = Table(title=title)
+    present = [f for f in FIELD_ORDER if any(f in s.fields for s in summary.values())]
+    names = [
+        "intent",
+        "tasks",
+        "ASR",
+        "CAR",
+        "pass^k",
+        *present,
+        "product",
+        "steps",
+        "tool calls",
+        "tokens",
+    ]
+    for name in names:
+        table.add_column(name, justify="left" if name == "intent" else "right")
+    for intent, s in summary.items():
+        fields = [f"{s.fields[f]:.3f}" if f in s.fields else "-" for f in present]
+        table.add_row(
+            intent, str(s.tasks), f"{s.asr:.3f}", f"{s.car:.3f}", f"{s.pass_k:.3f}", *fields,
+            f"{s.product:.3f}", f"{s.steps:.1f}", f"{s.tool_calls:.1f}", f"{s.tokens:.0f}",
+        )  # fmt: skip
+    return table
+
+
+@eval_app.callback()
+def eval_cmd(
+    ctx: typer.Context,
+    catalog: Path = typer.Option(None, "--catalog", help="Catalog snapshot directory."),
+    tasks: Path = typer.Option(None, "--tasks", help="Task file (synthesized, a task set or ShoppingBench)."),
+    suite: Path = typer.Option(None, "--suite", help="A built suite directory (tasks.jsonl + suite.json)."),
+    policy: str = typer.Option("scripted", "--policy", help=f"Policy: {POLICIES}."),
+    trials: int = typer.Option(1, "--trials", "-k", min=1, help="Trials per task (pass^k uses k = trials)."),
+    seed: int = typer.Option(0, "--seed"),
+    concurrency: int = typer.Option(4, "--concurrency", "-c", min=1),
+    max_steps: int = typer.Option(40, "--max-steps", min=1),
+    limit: int = typer.Option(None, "--limit", min=1, help="Only the first N tasks."),
+    out: Path = typer.Option(None, "--out", "-o", help="Run directory for eval.json (default: print only)."),
+    llm_config: Path = typer.Option(None, "--llm-config"),
+    llm_set: list[str] = typer.Option(None, "--llm-set"),
+    as_json: bool = typer.Option(False, "--json", help="Print eval.json instead of the table."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Run POLICY on every task x trial and print ASR, CAR, pass^k, per-field scores, steps, tools, tokens."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from sandbox.tasks.taskset import TaskSet, load_tasks
+
+    if catalog is None or not (catalog / "manifest.json").is_file():
+        raise UserError(f"--catalog {catalog}: not a snapshot directory (no manifest.json)")
+    path, manifest = _resolve_tasks(tasks, suite)
+    taskset = load_tasks(path)
+    if limit:
+        taskset = TaskSet(list(taskset)[:limit])
+    maker, client = make_policy_maker(policy, llm_config, list(llm_set or []))
+    bar = ProgressBar(
+        TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=err, disable=not progress,
+    )  # fmt: skip
+    try:
+        with bar:
+            handle = bar.add_task("eval", total=len(taskset) * trials)
+            scores = asyncio.run(
+                evaluate(
+                    catalog,
+                    taskset,
+                    maker,
+                    trials=trials,
+                    seed=seed,
+                    concurrency=concurrency,
+                    max_steps=max_steps,
+                    on_episode=lambda _: bar.advance(handle),
+                )  # fmt: skip
+            )
+    finally:
+        if client is not None:
+            asyncio.run(client.aclose())
+    from sandbox.env import shared_backend
+
+    summary = summarize(scores, trials)
+    result: dict[str, Any] = {
+        "policy": policy,
+        "tasks": str(path),
+        "suite": manifest.name if manifest else None,
+        "suite_version": manifest.version if manifest else None,
+        "snapshot_id": shared_backend(catalog).snapshot_id,
+        "trials": trials,
+        "seed": seed,
+        "summary": {k: v.model_dump() for k, v in summary.items()},
+        "episodes": [s.model_dump() for s in scores],
+    }
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "eval.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    if as_json:
+        console.print_json(json.dumps({k: v for k, v in result.items() if k != "episodes"}))
+        return
+    name = f"{manifest.name} v{manifest.version}" if manifest else path.name
+    console.print(
+        summary_table(summary, f"{policy} on {name} (snapshot {result['snapshot_id'][:12]}, k={trials})")
+    )
+    if out is not None:
+        console.print(f"wrote {out / 'eval.json'}")
+
+
+@eval_app.command("compare")
+def compare(runs: list[Path] = typer.Argument(..., help="Run directories (or eval.json files).")) -> None:
+    """A markdown leaderboard across runs: one row per run, ASR and CAR per intent."""
+    loaded = []
+    for run in runs:
+        path = run / "eval.json" if run.is_dir() else run
+        if not path.is_file():
+            raise UserError(f"{run}: no eval.json", hint="pass directories written by `prgym eval --out DIR`")
+        loaded.append(json.loads(path.read_text(encoding="utf-8")))
+    intents = sorted({i for r in loaded for i in r["summary"] if i != "all"}) + ["all"]
+    header = ["policy", "suite", "snapshot", "k"] + [f"{i} ASR" for i in intents] + ["CAR", "steps"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in sorted(loaded, key=lambda r: -r["summary"]["all"]["asr"]):
+        suite = f"{r['suite']} v{r['suite_version']}" if r.get("suite") else Path(r["tasks"]).name
+        cells = [r["policy"], suite, r["snapshot_id"][:12], str(r["trials"])]
+        cells += [f"{r['summary'][i]['asr']:.3f}" if i in r["summary"] else "-" for i in intents]
+        cells += [f"{r['summary']['all']['car']:.3f}", f"{r['summary']['all']['steps']:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    print("\n".join(lines))
+
+
+@bench_app.command("build")
+def build(
+    name: str = typer.Argument(..., help="Suite name (e.g. shop-v1)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Directory for catalog/, tasks.jsonl and suite.json."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="Shared data directory (default ../shared/data)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Build a frozen suite: the catalog from its presets, the tasks from its seed, checked against its checksum."""
+    from catalog_loader.build import build_snapshot
+    from catalog_loader.presets import preset
+    from harness.cli.synthesize import write_suite
+    from sandbox.catalog.lexical import TantivyBackend
+    from sandbox.tasks.synthesis import SynthesisConfig
+
+    config = load_suite(name)
+    data = data_dir or Path("..") / "shared" / "data"
+    if not data.is_dir():
+        raise UserError(f"--data-dir {data}: no such directory", hint="point it at the shared data folder")
+    catalog = out / "catalog"
+    if catalog.exists():
+        shutil.rmtree(catalog)
+    specs = [spec for p in config.presets for spec in preset(p, data)]
+    snapshot = build_snapshot(specs, catalog, show_progress=progress).snapshot_dir
+    backend = TantivyBackend(snapshot)
+    synth = SynthesisConfig(counts=config.counts, seed=config.seed, max_satisfying=config.max_satisfying)  # type: ignore[arg-type]
+    tasks_path = out / "tasks.jsonl"
+    report = write_suite(backend, synth, tasks_path, None, progress)
+    checksum = sha256_file(tasks_path)
+    manifest = SuiteManifest(
+        name=config.name, version=config.version, snapshot_id=backend.snapshot_id, checksum=checksum,
+        n_tasks=len(report.tasks), counts=report.accepted,
+    )  # fmt: skip
+    (out / "suite.json").write_text(manifest.model_dump_json(indent=1) + "\n", encoding="utf-8")
+    if config.checksum is not None and checksum != config.checksum:
+        raise UserError(
+            f"suite {name} v{config.version}: tasks.jsonl checksum {checksum[:16]} differs from the frozen "
+            f"{config.checksum[:16]}",
+            hint="the data or the synthesis code changed; bump the suite version to freeze a new one",
+        )
+    state = "matches the frozen checksum" if config.checksum else "not frozen yet (config has no checksum)"
+    console.print(
+        f"built {name} v{config.version}: {len(report.tasks)} tasks, snapshot {backend.snapshot_id}, "
+        f"sha256 {checksum} ({state})",
+        soft_wrap=True,
+    )

@@ -1,0 +1,1 @@
+"""Benchmarking agents on shopping tasks: ``prgym eval`` (runner, reference policies) and frozen suites."""

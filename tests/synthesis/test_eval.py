@@ -1,0 +1,99 @@
+"""``prgym eval`` on synthesized tasks over the real small catalog: the oracle reaches ASR 1.0 through the env,
+the random policy is the floor, eval.json and the leaderboard; frozen suites rebuild byte-identically."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.eval import suites
+from harness.eval.policies import OraclePolicy, RandomPolicy
+from harness.eval.runner import evaluate, summarize
+from sandbox.catalog.lexical import TantivyBackend
+from sandbox.tasks.synthesis import CatalogPool, SynthesisConfig, synthesize_tasks
+from sandbox.tasks.taskset import TaskSet
+
+
+@pytest.fixture(scope="module")
+def task_file(small_snapshot: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    backend = TantivyBackend(small_snapshot)
+    pool = CatalogPool.from_store(backend.snapshot.store)
+    report = synthesize_tasks(
+        backend, SynthesisConfig(counts={"product": 4, "shop": 4, "voucher": 4}, seed=7), pool=pool
+    )
+    return TaskSet(report.tasks).save(tmp_path_factory.mktemp("eval") / "tasks.jsonl")
+
+
+def test_oracle_solves_every_synthesized_task_through_the_env(small_snapshot: Path, task_file: Path) -> None:
+    tasks = TaskSet.load(task_file)
+    scores = asyncio.run(evaluate(small_snapshot, tasks, lambda task, seed: OraclePolicy(task), trials=2))
+    summary = summarize(scores, trials=2)
+    assert all(s.error is None for s in scores)
+    assert summary["all"].asr == 1.0 and summary["all"].pass_k == 1.0 and summary["all"].car == 1.0
+    assert set(summary) == {"product", "shop", "voucher", "all"}
+    assert summary["all"].fields == {"title": 1.0, "price": 1.0, "service": 1.0, "sku & attrs": 1.0}
+    assert summary["all"].tool_calls == 1.0 and summary["all"].steps == 2.0
+
+
+def test_random_policy_is_a_floor(small_snapshot: Path, task_file: Path) -> None:
+    tasks = TaskSet.load(task_file)
+    scores = asyncio.run(evaluate(small_snapshot, tasks, lambda task, seed: RandomPolicy(task, seed)))
+    assert summarize(scores, 1)["all"].asr < 0.5
+
+
+def test_eval_cli_writes_eval_json_and_compare_ranks_runs(
+    small_snapshot: Path, task_file: Path, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    for policy in ("oracle", "random"):
+        result = runner.invoke(
+            app,
+            ["eval", "--catalog", str(small_snapshot), "--tasks", str(task_file), "--policy", policy,
+             "--out", str(tmp_path / policy), "--no-progress", "--limit", "4"],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "oracle" / "eval.json").read_text())
+    assert data["summary"]["all"]["asr"] == 1.0 and data["snapshot_id"].startswith("cat-")
+    board = runner.invoke(app, ["eval", "compare", str(tmp_path / "random"), str(tmp_path / "oracle")])
+    assert board.exit_code == 0
+    rows = [line for line in board.output.splitlines() if line.startswith("| ")]
+    assert rows[1].startswith("| oracle") and rows[2].startswith("| random")
+    bad = runner.invoke(
+        app, ["eval", "--catalog", str(small_snapshot), "--tasks", str(task_file), "--policy", "nope"]
+    )
+    assert bad.exit_code == 2 and "unknown policy" in bad.output
+
+
+def test_bench_build_is_byte_identical_and_checks_its_checksum(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = {"name": "tiny", "version": 1, "presets": ["webmall"], "seed": 1,
+              "counts": {"product": 3, "shop": 3, "voucher": 2}, "checksum": None}  # fmt: skip
+    monkeypatch.setattr(suites, "SUITES_DIR", tmp_path)
+    (tmp_path / "tiny.json").write_text(json.dumps(config))
+    runner = CliRunner()
+    args = ["bench", "build", "tiny", "--data-dir", str(shared_data), "--no-progress", "--out"]
+    first = runner.invoke(app, [*args, str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    manifest = json.loads((tmp_path / "a" / "suite.json").read_text())
+    (tmp_path / "tiny.json").write_text(json.dumps({**config, "checksum": manifest["checksum"]}))
+    second = runner.invoke(app, [*args, str(tmp_path / "b")])
+    assert second.exit_code == 0 and "matches the frozen checksum" in second.output
+    assert (tmp_path / "a" / "tasks.jsonl").read_bytes() == (tmp_path / "b" / "tasks.jsonl").read_bytes()
+    assert json.loads((tmp_path / "b" / "suite.json").read_text())["snapshot_id"] == manifest["snapshot_id"]
+    (tmp_path / "tiny.json").write_text(json.dumps({**config, "checksum": "0" * 64}))
+    changed = runner.invoke(app, [*args, str(tmp_path / "c")])
+    assert changed.exit_code == 2 and "differs from the frozen" in changed.output
+    # results name the suite version
+    result = runner.invoke(
+        app, ["eval", "--catalog", str(tmp_path / "a" / "catalog"), "--suite", str(tmp_path / "a"),
+              "--policy", "oracle", "--no-progress", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert (data["suite"], data["suite_version"], data["summary"]["all"]["asr"]) == ("tiny", 1, 1.0)
