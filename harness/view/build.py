@@ -7,8 +7,10 @@ given. See :mod:`harness.view.page` for how the file stays self-contained and in
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +35,14 @@ class ReportStats:
         return self.bytes / 1_000_000
 
 
+PARALLEL_FROM = 200
+
+
+def _packed_detail(job: tuple) -> str:
+    trace, result, task, sample, decision = job
+    return packed(episode_detail(trace, result, task=task, sample=sample, decision=decision))
+
+
 def _names(paths: Sequence[Path]) -> list[str]:
     names = [Path(p).resolve().name for p in paths]
     if len(set(names)) == len(names):
@@ -48,13 +58,17 @@ def build_report(
     decisions: Path | None = None,
     title: str | None = None,
     on_episode: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
 ) -> ReportStats:
-    """Write the report for ``runs`` to ``out``; ``on_episode(done, total)`` reports progress."""
+    """Write the report for ``runs`` to ``out``; ``on_episode(done, total)`` reports progress.
+
+    ``workers`` processes build the episode details of large runs (default: up to 4, one per CPU).
+    """
     started = time.perf_counter()
     data: list[RunData] = [load_run(Path(p), name) for p, name in zip(runs, _names(runs), strict=True)]
     distilled: DistillData | None = load_distill(distill, decisions) if distill else None
-    rows, details = [], []
-    total = sum(len(run.results) for run in data)
+    rows: list[dict] = []
+    jobs = []
     for index, run in enumerate(data):
         for result in run.results:
             key = str(result.get("episode_key") or "")
@@ -63,11 +77,22 @@ def build_report(
             sample = distilled.samples.get(key) if distilled else None
             decision = distilled.decisions.get(key) if distilled else None
             row["distill"] = None if decision is None else ("kept" if decision.get("kept") else "dropped")
-            task = run.tasks.get(str(result.get("task_id")))
-            details.append(packed(episode_detail(trace, result, task=task, sample=sample, decision=decision)))
             rows.append(row)
+            jobs.append((trace, result, run.tasks.get(str(result.get("task_id"))), sample, decision))
+    details = []
+    workers = workers or min(4, os.cpu_count() or 1)
+    if workers > 1 and len(jobs) >= PARALLEL_FROM:
+        # rendering reports (markdown + grounding checks) dominates; episodes are independent
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for blob in pool.map(_packed_detail, jobs, chunksize=8):
+                details.append(blob)
+                if on_episode:
+                    on_episode(len(details), len(jobs))
+    else:
+        for job in jobs:
+            details.append(_packed_detail(job))
             if on_episode:
-                on_episode(len(rows), total)
+                on_episode(len(details), len(jobs))
     overview = ""
     if len(data) > 1:
         overview += leaderboard(data, rows)

@@ -23,6 +23,7 @@ from markdown_it import MarkdownIt
 from pydantic import ValidationError
 
 from sandbox.catalog.product import Product
+from sandbox.rewards.citations import cited_product_ids
 from sandbox.rewards.grounding import ClaimCheck, check_report
 
 _START = "\ue000"
@@ -75,8 +76,12 @@ def product_of_record(record: dict[str, Any]) -> Product | None:
 
 
 def _checks(report: str, records: dict[str, dict[str, Any]]) -> list[ClaimCheck]:
+    # as the env does: claims are checked against the cited products that exist (here: that the trace shows)
+    cited = set(cited_product_ids(report))
     products = {}
     for pid, record in records.items():
+        if pid not in cited:
+            continue
         product = product_of_record(record)
         if product is not None:
             products[pid] = product

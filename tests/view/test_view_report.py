@@ -123,3 +123,12 @@ def test_cli_names_a_missing_run_folder_with_exit_code_2(tmp_path) -> None:
     )  # fmt: skip
     assert done.returncode == 2
     assert "no such run folder" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_parallel_build_writes_the_same_file(view_run, tmp_path, monkeypatch) -> None:
+    import harness.view.build as build
+
+    sequential = build_report([view_run], tmp_path / "a.html", workers=1).path.read_text(encoding="utf-8")
+    monkeypatch.setattr(build, "PARALLEL_FROM", 1)
+    parallel = build_report([view_run], tmp_path / "b.html", workers=2).path.read_text(encoding="utf-8")
+    assert parallel == sequential

@@ -207,7 +207,7 @@
     const sample = d.messages.map((m) => el("div", { class: "item msg r-" + m.role },
       el("div", { class: "who", text: m.role + (m.name ? " (" + m.name + ")" : "") }),
       m.reasoning ? el("div", { class: "reasoning" }, el("b", { text: "reasoning (from the critiques) " }), pre(m.reasoning)) : null,
-      m.content ? pre(m.content, "content") : null,
+      m.content ? (m.role === "tool" ? el("details", {}, el("summary", { text: "tool result (" + m.content.length + " characters)" }), pre(m.content)) : pre(m.content, "content")) : null,
       ...m.calls.map((c) => el("div", { class: "call" }, el("span", { class: "tool", text: c.name }), el("details", {}, el("summary", { text: "arguments" }), pre(c.args))))));
     return el("section", { class: "distill" }, el("h3", { text: "distill: raw multi-agent trace beside the internalized sample" }), decision,
       el("div", { class: "cols" },
