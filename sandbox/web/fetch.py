@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import re
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
@@ -20,10 +21,12 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from sandbox.web.addresses import FETCH_DEADLINE, AddressPolicy, BlockedAddressError, GuardedBackend
 from sandbox.web.errors import FetchError
 from sandbox.web.extract import extract_html
 from sandbox.web.models import FetchedPage
 from sandbox.web.providers.base import USER_AGENT
+from sandbox.web.quoting import quote_data
 from sandbox.web.retry import RetryPolicy, parse_retry_after
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -69,6 +72,55 @@ class FetchLimits(BaseModel):
     )
     max_redirects: int = Field(default=5, ge=0, le=20)
     retry: RetryPolicy = RetryPolicy(max_attempts=2, base_delay_s=0.5, max_retry_after_s=5.0)
+    allow_private: bool = Field(
+        default=False,
+        description="Also read loopback/private/link-local/... addresses (tests, intranets); see "
+        "sandbox.web.addresses. $PRGYM_WEB_ALLOW_PRIVATE=1 does the same.",
+    )
+    allow_networks: tuple[str, ...] = Field(
+        default=(), description="Non-public networks or addresses that may be read, e.g. ('10.0.0.0/8',)."
+    )
+
+
+MAX_ENCODINGS = 2
+"""More content-encoding layers than this are refused (``gzip, gzip, gzip`` is a bomb, not a page)."""
+
+
+class _Decoder:
+    """Undoes ``Content-Encoding`` layers while counting every decoded byte against one budget.
+
+    httpx's own decoders inflate a whole network chunk at once, so 1.8 KB of ``gzip, gzip`` became 2 GB in
+    memory before any cap could apply. Here each layer inflates at most what the budget has left, and the bytes
+    of every layer count (an inner layer cannot make the outer one's output free).
+    """
+
+    def __init__(self, encodings: list[str], budget: int) -> None:
+        self.budget = budget
+        self.layers = []
+        for name in reversed(encodings):  # the last encoding listed was applied last: undo it first
+            wbits = {"gzip": 31, "x-gzip": 31, "deflate": 15}[name]
+            self.layers.append([zlib.decompressobj(wbits), wbits == 15])
+        self.exhausted = False
+
+    def feed(self, data: bytes) -> bytes:
+        for layer in self.layers:
+            if not data or self.exhausted:
+                return b""
+            obj, raw_fallback = layer
+            try:
+                out = obj.decompress(data, self.budget + 1)
+            except zlib.error:
+                if not raw_fallback:
+                    raise
+                layer[0] = obj = zlib.decompressobj(-15)  # "deflate" sent without the zlib header
+                layer[1] = False
+                out = obj.decompress(data, self.budget + 1)
+            self.budget -= len(out)
+            if self.budget < 0 or obj.unconsumed_tail:
+                self.exhausted = True
+                out = out[: len(out) + min(0, self.budget)]
+            data = out
+        return data
 
 
 @dataclass
@@ -137,15 +189,23 @@ class HttpFetcher:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.limits = limits or FetchLimits()
+        self.policy = AddressPolicy.build(self.limits.allow_private, self.limits.allow_networks)
         self._owns_client = client is None
-        self._client = client or httpx.Client(
-            timeout=httpx.Timeout(self.limits.timeout_s),
-            follow_redirects=False,
-            headers={
-                "User-Agent": USER_AGENT,
-                "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5",
-            },
-        )
+        if client is None:
+            transport = httpx.HTTPTransport()
+            # connections open only to checked addresses, and every socket read honours the total deadline
+            transport._pool._network_backend = GuardedBackend(self.policy)
+            client = httpx.Client(
+                transport=transport,
+                timeout=httpx.Timeout(self.limits.timeout_s),
+                follow_redirects=False,
+                headers={
+                    "User-Agent": USER_AGENT,
+                    "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5",
+                    "Accept-Encoding": "gzip, deflate",
+                },
+            )
+        self._client = client
         self._sleep = sleep
 
     # -- raw fetch ----------------------------------------------------------------------------------------------------
@@ -154,16 +214,44 @@ class HttpFetcher:
         """The page at ``url`` after redirects, its body capped at ``max_bytes``."""
         limits = self.limits
         deadline = time.monotonic() + limits.total_timeout_s
+        token = FETCH_DEADLINE.set(deadline)
+        try:
+            return self._follow(url, deadline)
+        finally:
+            FETCH_DEADLINE.reset(token)
+
+    def _check_hop(self, url: str, current: str) -> None:
+        """Refuse a hop before any request: bad url, not http(s), userinfo, or a non-public address."""
+        shown = quote_data(current, 300)
+        try:
+            parts = urlsplit(current)
+            host, port = parts.hostname, parts.port
+        except ValueError as exc:
+            raise FetchError(url, f"cannot visit {shown}: not a valid url ({exc})") from None
+        if parts.scheme not in ("http", "https") or not host:
+            raise FetchError(url, f"cannot visit {shown}: only http:// and https:// urls can be read")
+        if parts.username is not None or parts.password is not None:
+            raise FetchError(url, f"cannot visit {shown}: urls with user:password@ are not read")
+        try:
+            self.policy.resolve(host, port or (443 if parts.scheme == "https" else 80))
+        except BlockedAddressError as exc:
+            raise FetchError(url, str(exc)) from None
+        except OSError as exc:
+            raise FetchError(url, f"cannot visit {shown}: {exc}", transient=True) from None
+
+    def _follow(self, url: str, deadline: float) -> RawPage:
+        limits = self.limits
         current = url.strip()
         chain = [current]
         for _hop in range(limits.max_redirects + 1):
-            parts = urlsplit(current)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise FetchError(url, f"cannot visit {current!r}: only http:// and https:// urls can be read")
+            self._check_hop(url, current)  # every hop, redirects included
             page_or_location = self._fetch_once(url, current, deadline)
             if isinstance(page_or_location, RawPage):
                 return page_or_location
-            target = urljoin(current, page_or_location)
+            try:
+                target = urljoin(current, page_or_location)
+            except ValueError:
+                raise FetchError(url, f"redirect to an invalid url {quote_data(page_or_location)}") from None
             if target in chain:
                 loop = " -> ".join([*chain[chain.index(target) :], target])
                 raise FetchError(url, f"redirect loop: {loop}")
@@ -194,8 +282,14 @@ class HttpFetcher:
                             continue
                     return self._handle(url, current, response, deadline)
             except httpx.TimeoutException as exc:
+                if time.monotonic() >= deadline - 0.05:
+                    message = f"gave up after {limits.total_timeout_s:g} s (total time limit)"
+                else:
+                    message = f"timed out after {limits.timeout_s:g} s waiting for {current}"
+                raise FetchError(url, message, transient=True) from exc
+            except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError, UnicodeError) as exc:
                 raise FetchError(
-                    url, f"timed out after {limits.timeout_s:g} s waiting for {current}", transient=True
+                    url, f"cannot visit {quote_data(current, 300)}: not a valid url ({exc})"
                 ) from exc
             except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
                 if attempt < attempts:
@@ -220,9 +314,8 @@ class HttpFetcher:
         if status >= 400:
             reason = response.reason_phrase or ""
             transient = status in (408, 425, 429) or status >= 500
-            raise FetchError(
-                url, f"HTTP {status} {reason}".strip() + f" for {current}", status=status, transient=transient
-            )
+            shown = f" (reason given by the server: {quote_data(reason, 80)})" if reason else ""
+            raise FetchError(url, f"HTTP {status} for {current}{shown}", status=status, transient=transient)
         content_type = response.headers.get("Content-Type", "")
         mime = content_type.split(";", 1)[0].strip().lower()
         if mime and not _is_text_type(mime):
@@ -249,18 +342,40 @@ class HttpFetcher:
             truncated=truncated,
         )
 
+    def _decoder(self, url: str, response: httpx.Response) -> _Decoder | None:
+        header = response.headers.get("Content-Encoding", "")
+        encodings = [
+            e.strip().lower() for e in header.split(",") if e.strip() and e.strip().lower() != "identity"
+        ]
+        if not encodings:
+            return None
+        if len(encodings) > MAX_ENCODINGS:
+            raise FetchError(
+                url, f"refused: {len(encodings)} content encodings (at most {MAX_ENCODINGS} are read)"
+            )
+        unknown = [e for e in encodings if e not in ("gzip", "x-gzip", "deflate")]
+        if unknown:
+            raise FetchError(url, f"unsupported content encoding {quote_data(unknown[0], 40)}")
+        return _Decoder(encodings, self.limits.max_bytes)
+
     def _read_capped(self, url: str, response: httpx.Response, deadline: float) -> tuple[bytes, bool]:
+        """The decoded body, at most ``max_bytes`` of it, and whether it was cut."""
         cap = self.limits.max_bytes
+        decoder = self._decoder(url, response)
         chunks: list[bytes] = []
         size = 0
-        for chunk in response.iter_bytes():  # as the bytes arrive: the deadline is checked every read
+        for raw in response.iter_raw():  # as the bytes arrive: the deadline is checked every read
             if time.monotonic() > deadline:
                 raise FetchError(
                     url,
                     f"gave up after {self.limits.total_timeout_s:g} s reading the page (total time limit)",
                     transient=True,
                 )
-            if size + len(chunk) >= cap:
+            try:
+                chunk = decoder.feed(raw) if decoder is not None else raw
+            except zlib.error as exc:
+                raise FetchError(url, f"the page's compressed body is corrupt ({exc})") from None
+            if size + len(chunk) >= cap or (decoder is not None and decoder.exhausted):
                 chunks.append(chunk[: cap - size])
                 return b"".join(chunks), True
             chunks.append(chunk)

@@ -14,6 +14,7 @@ from sandbox.web import (
     CacheMode,
     CacheRequest,
     ConfigurationError,
+    FetchLimits,
     HttpFetcher,
     SerperProvider,
     WebCache,
@@ -191,7 +192,7 @@ def serper_server(http_server: LocalHTTPServer) -> LocalHTTPServer:
 
 def _tools(server: LocalHTTPServer, cache: WebCache | None, mode: CacheMode) -> WebTools:
     provider = SerperProvider(api_key=KEY, base_url=server.url, env={}, sleep=lambda s: None)
-    return WebTools(provider, [HttpFetcher()], cache=cache, mode=mode)
+    return WebTools(provider, [HttpFetcher(FetchLimits(allow_private=True))], cache=cache, mode=mode)
 
 
 def _searches(server: LocalHTTPServer) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 from web_http import LocalHTTPServer, send
 
@@ -105,7 +106,10 @@ def test_missing_key_is_reported_with_the_variable(tmp_path: Path) -> None:
     assert "SERPER_API_KEY" in result.output
 
 
-def test_visit_a_live_page_and_bad_mode(http_server: LocalHTTPServer, tmp_path: Path) -> None:
+def test_visit_a_live_page_and_bad_mode(
+    http_server: LocalHTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PRGYM_WEB_ALLOW_PRIVATE", "1")  # the page is served on 127.0.0.1: opt in
     http_server.add(
         "/p",
         lambda h: send(

@@ -12,7 +12,9 @@ from web_http import LocalHTTPServer, send
 from sandbox.web import FetchLimits, HttpFetcher, WebTools
 from sandbox.web.fetch import decode_body
 
-FAST = FetchLimits(timeout_s=0.5, total_timeout_s=3.0, max_bytes=1_000_000, max_redirects=4)
+FAST = FetchLimits(
+    timeout_s=0.5, total_timeout_s=3.0, max_bytes=1_000_000, max_redirects=4, allow_private=True
+)  # the server is local: opt in
 PRODUCT_HTML = """<html><head><title>Acme Kettle K2 | Acme Shop</title></head><body>
 <nav><a href="/">Home</a> <a href="/cart">Cart</a> <a href="/login">Sign in</a></nav>
 <main><h1>Acme Kettle K2</h1>
@@ -90,7 +92,7 @@ def test_trickling_server_hits_the_total_deadline(http_server: LocalHTTPServer) 
             time.sleep(0.05)
 
     http_server.add("/trickle", trickle)
-    limits = FetchLimits(timeout_s=0.5, total_timeout_s=1.0, max_bytes=1_000_000)
+    limits = FetchLimits(timeout_s=0.5, total_timeout_s=1.0, max_bytes=1_000_000, allow_private=True)
     try:
         with HttpFetcher(limits) as fetcher:
             page = fetcher.read(f"{http_server.url}/trickle")
@@ -120,7 +122,7 @@ def test_50_mb_body_is_capped_while_streaming(http_server: LocalHTTPServer) -> N
             finished.set()
 
     http_server.add("/huge", huge)
-    limits = FetchLimits(timeout_s=2.0, total_timeout_s=10.0, max_bytes=256 * 1024)
+    limits = FetchLimits(timeout_s=2.0, total_timeout_s=10.0, max_bytes=256 * 1024, allow_private=True)
     with HttpFetcher(limits) as fetcher:
         raw = fetcher.fetch(f"{http_server.url}/huge")
         assert len(raw.body) == limits.max_bytes and raw.truncated

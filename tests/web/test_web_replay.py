@@ -18,7 +18,7 @@ from sandbox.web import (
 )
 
 KEY = "k"
-LIMITS = FetchLimits(timeout_s=0.5, total_timeout_s=2.0, max_bytes=500_000)
+LIMITS = FetchLimits(timeout_s=0.5, total_timeout_s=2.0, max_bytes=500_000, allow_private=True)
 PAGES = {
     "/kettle": (
         "<html><head><title>Acme Kettle K2</title></head><body><main><h1>Acme Kettle K2</h1>"
