@@ -44,6 +44,7 @@ from catalog_loader.presets import SHARED_PRESETS, preset  # noqa: E402
 from sandbox.catalog.lexical import TantivyBackend  # noqa: E402
 from sandbox.catalog.search import SearchFilters, SearchRequest, SortOrder  # noqa: E402
 from sandbox.catalog.snapshot import Snapshot  # noqa: E402
+from sandbox.catalog.sorted_search import SortedSearchPolicy  # noqa: E402
 
 console = Console(stderr=False)
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -121,6 +122,25 @@ def bench_homedepot(data: Path, work: Path, n_queries: int, n_rank_bm25: int) ->
         "recall_at_50": recall_at(ranked, relevant, 50),
         "homedepot_p50_ms": percentiles(ours_times)[0],
     }
+    # Sorted search: the share of the 10 cheapest results judged relevant (unjudged = not relevant), with the
+    # sorted-search rule (sandbox.catalog.sorted_search) and with the old behaviour (sort every match).
+    before = TantivyBackend(result.snapshot_dir, sorted_policy=SortedSearchPolicy.off())
+    for key, engine in (
+        ("sorted_relevant_share_at_10", backend),
+        ("sorted_relevant_share_at_10_before", before),
+    ):
+        shares = []
+        for q in queries:
+            hits = engine.search(SearchRequest(query=q, sort=SortOrder.price_asc, page_size=10)).hits
+            shares.append(sum(native[h.product_id] in relevant[q] for h in hits) / 10)
+        figures[key] = float(np.mean(shares))
+    before_ranked = {
+        q: [native[h.product_id] for h in before.search(SearchRequest(query=q, page_size=10)).hits]
+        for q in queries
+    }
+    figures["recall_at_10_before"] = recall_at(
+        before_ranked, relevant, 10
+    )  # relevance order: must not change
 
     # Baselines over exactly the same texts (the stored titles) and queries.
     titles = [p.title for _, p in backend.snapshot.store.iter_products()]
@@ -254,6 +274,13 @@ def run_default(args: argparse.Namespace, work: Path) -> dict:
         f"(prgym r@10 on them: {hd['ours_recall_at_10_on_rank_bm25_queries']:.3f})",
     )
     console.print(table)
+    ratio = hd["sorted_relevant_share_at_10"] / max(hd["sorted_relevant_share_at_10_before"], 1e-9)
+    console.print(
+        f"sorted search (price_asc), share of the top 10 judged relevant: "
+        f"{hd['sorted_relevant_share_at_10']:.3f} with the relevant-matches rule vs "
+        f"{hd['sorted_relevant_share_at_10_before']:.3f} sorting every match ({ratio:.1f}x; target >= 2x); "
+        f"relevance recall@10 {hd['recall_at_10']:.3f} vs {hd['recall_at_10_before']:.3f} before"
+    )
     t2 = Table(title=f"combined catalog: {combined.manifest.n_products:,} products from {', '.join(presets)}")
     for col in ("build products/s", "p50 ms", "p99 ms", "p50 filtered", "p99 filtered", "p50 price sort"):
         t2.add_column(col)

@@ -203,6 +203,11 @@ def search(
             "" if product.rating is None else f"{product.rating:.1f}",
         )
     console.print(table)
+    if result.note:
+        console.print(f"note: {result.note}")
+    if not result.hits and result.total > 0:
+        pages = -(-result.total // request.page_size)
+        console.print(f"page {request.page} is past the end: {result.total:,} matches fill {pages:,} page(s)")
 
 
 def _price(price: Decimal | None, currency: str | None) -> str:

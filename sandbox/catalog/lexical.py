@@ -25,6 +25,7 @@ from sandbox.catalog.search import (
     normalize_key,
 )
 from sandbox.catalog.snapshot import Snapshot
+from sandbox.catalog.sorted_search import NO_TERMS_NOTE, SortedSearchPolicy, select_for_sort
 
 LEXICAL_DIRNAME = "lexical"
 ANALYZER_NAME = "prgym_en"
@@ -40,6 +41,13 @@ FIELD_BOOSTS: dict[str, float] = {
     "description": 0.3,
 }
 
+#: Sort order -> (fast field holding the key with unknown values already last, descending?).
+_SORT_FIELDS: dict[SortOrder, tuple[str, bool]] = {
+    SortOrder.price_asc: ("price_asc", False),
+    SortOrder.price_desc: ("price_desc", True),
+    SortOrder.rating: ("rating_desc", True),
+    SortOrder.popularity: ("popularity_desc", True),
+}
 _MISSING_LOW = -1.0  # sorts after every real value in descending orders
 _MISSING_HIGH = 1e30  # sorts after every real value in ascending orders
 
@@ -137,8 +145,11 @@ class TantivyBackend:
     One instance is safe to share between env instances and threads of a process: the searcher is read-only.
     """
 
-    def __init__(self, snapshot: Snapshot | Path | str) -> None:
+    def __init__(
+        self, snapshot: Snapshot | Path | str, *, sorted_policy: SortedSearchPolicy | None = None
+    ) -> None:
         self.snapshot = snapshot if isinstance(snapshot, Snapshot) else Snapshot(snapshot)
+        self.sorted_policy = sorted_policy or SortedSearchPolicy()
         self.snapshot_id = self.snapshot.snapshot_id
         directory = self.snapshot.dir / LEXICAL_DIRNAME
         if not directory.is_dir():
@@ -164,16 +175,25 @@ class TantivyBackend:
         """Distinct index terms of ``text`` in first-seen order."""
         return list(dict.fromkeys(self._analyzer.analyze(text)))
 
-    def _text_query(self, terms: Iterable[str]) -> tantivy.Query | None:
-        clauses = [
-            (
-                tantivy.Occur.Should,
-                tantivy.Query.boost_query(tantivy.Query.term_query(self._schema, field, term), boost),
-            )
+    def _text_query(self, terms: Iterable[str], *, require_all: bool = False) -> tantivy.Query | None:
+        """BM25 over every field for each term; ``require_all``: every term must occur (in some field)."""
+        per_term = [
+            [
+                (
+                    tantivy.Occur.Should,
+                    tantivy.Query.boost_query(tantivy.Query.term_query(self._schema, field, term), boost),
+                )
+                for field, boost in FIELD_BOOSTS.items()
+            ]
             for term in terms
-            for field, boost in FIELD_BOOSTS.items()
         ]
-        return tantivy.Query.boolean_query(clauses) if clauses else None
+        if not per_term:
+            return None
+        if require_all:
+            return tantivy.Query.boolean_query(
+                [(tantivy.Occur.Must, tantivy.Query.boolean_query(c)) for c in per_term]
+            )
+        return tantivy.Query.boolean_query([c for clauses in per_term for c in clauses])
 
     def _filter_clauses(self, filters: SearchFilters) -> list[tantivy.Query]:
         schema, q = self._schema, tantivy.Query
@@ -198,9 +218,11 @@ class TantivyBackend:
             out.append(q.term_query(schema, "source_key", normalize_key(filters.source)))
         return out
 
-    def build_query(self, text: str, filters: SearchFilters) -> tuple[tantivy.Query, bool]:
+    def build_query(
+        self, text: str, filters: SearchFilters, *, require_all: bool = False
+    ) -> tuple[tantivy.Query, bool]:
         """The tantivy query for ``text`` under ``filters``, and whether it is scored by text relevance."""
-        text_query = self._text_query(self.analyze(text))
+        text_query = self._text_query(self.analyze(text), require_all=require_all)
         filter_clauses = self._filter_clauses(filters)
         if text_query is None and not filter_clauses:
             return tantivy.Query.all_query(), False
@@ -239,21 +261,61 @@ class TantivyBackend:
         """Top ``limit`` hits by BM25 (ties by product id) and the total match count: the input for fusion."""
         return self._ranked(text, filters, SortOrder.relevance, limit)
 
+    def has_no_terms(self, text: str) -> bool:
+        """Text that is not empty but analyses to nothing: it must match nothing, not browse everything."""
+        return bool(text.strip()) and not self.analyze(text)
+
+    def _relevance_pool(
+        self, query: tantivy.Query, limit: int, sort: SortOrder
+    ) -> list[tuple[float, int, float]]:
+        """The best ``limit`` matches by BM25 as (score, ordinal, sort key), best first, ties by ordinal."""
+        hits = self._searcher.search(query, limit).hits
+        if not hits:
+            return []
+        addrs = [addr for _, addr in hits]
+        ords = self._searcher.fast_field_values("ord", addrs)
+        keys = self._searcher.fast_field_values(_SORT_FIELDS[sort][0], addrs)
+        rows = [(float(score), int(o), float(k)) for (score, _), o, k in zip(hits, ords, keys, strict=True)]
+        rows.sort(key=lambda r: (-r[0], r[1]))
+        return rows
+
+    def all_terms_ords(self, text: str, filters: SearchFilters, limit: int) -> set[int]:
+        """Ordinals of the best ``limit`` matches holding every query term (the flags of the sorted rule)."""
+        query, _ = self.build_query(text, filters, require_all=True)
+        return {o for _, o, _ in self._relevance_pool(query, limit, SortOrder.price_asc)}
+
+    def _sorted_relevant(
+        self, text: str, filters: SearchFilters, sort: SortOrder, need: int
+    ) -> tuple[list[SearchHit], int]:
+        """A non-relevance sort over the relevant matches only (see ``sandbox.catalog.sorted_search``)."""
+        policy = self.sorted_policy
+        query, _ = self.build_query(text, filters)
+        ranked = self._relevance_pool(query, policy.pool, sort)
+        strict = self.all_terms_ords(text, filters, policy.pool)
+        keep = select_for_sort([r[0] for r in ranked], [r[1] in strict for r in ranked], policy)
+        descending = _SORT_FIELDS[sort][1]
+        rows = sorted(
+            ((ranked[i][2], ranked[i][1]) for i in keep), key=lambda r: (-r[0] if descending else r[0], r[1])
+        )
+        ids = self.snapshot.store.id_at([o for _, o in rows[:need]])
+        return [
+            SearchHit(product_id=pid, score=key) for pid, (key, _) in zip(ids, rows[:need], strict=True)
+        ], len(rows)
+
     def _ranked(
         self, text: str, filters: SearchFilters, sort: SortOrder, need: int
     ) -> tuple[list[SearchHit], int]:
+        if self.has_no_terms(text):
+            return [], 0
         query, scored = self.build_query(text, filters)
+        if scored and sort is not SortOrder.relevance and self.sorted_policy.enabled:
+            return self._sorted_relevant(text, filters, sort, need)
         if sort is SortOrder.relevance and scored:
             field, descending = None, True
         elif sort is SortOrder.relevance:
             field, descending = "ord", False  # nothing to score: browse in product-id order
         else:
-            field, descending = {
-                SortOrder.price_asc: ("price_asc", False),
-                SortOrder.price_desc: ("price_desc", True),
-                SortOrder.rating: ("rating_desc", True),
-                SortOrder.popularity: ("popularity_desc", True),
-            }[sort]
+            field, descending = _SORT_FIELDS[sort]
         pairs, total = self._top(query, need, field, descending)
         if field == "ord":
             pairs = [(0.0, o) for _, o in pairs]
@@ -264,6 +326,11 @@ class TantivyBackend:
         hits, total = self._ranked(
             request.query, request.filters, request.sort, request.offset + request.page_size
         )
+        note = NO_TERMS_NOTE if self.has_no_terms(request.query) else None
         return SearchResult(
-            hits=hits[request.offset :], total=total, page=request.page, page_size=request.page_size
+            hits=hits[request.offset :],
+            total=total,
+            page=request.page,
+            page_size=request.page_size,
+            note=note,
         )

@@ -156,3 +156,7 @@ class SearchResult(BaseModel):
     total: int
     page: int
     page_size: int
+    note: str | None = Field(
+        default=None,
+        description="Why the result is not what the query seems to ask for (e.g. no searchable words).",
+    )

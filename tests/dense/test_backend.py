@@ -99,7 +99,10 @@ def test_hits_satisfy_filters_pages_are_full_and_ordered(backend, catalog, vocab
     if request.sort is SortOrder.relevance:
         assert result.total == matching  # dense ranks every product that passes the filters
     else:
-        assert result.total == min(matching, backend.config.sort_pool)
+        # Only the relevant matches of the pool sort (sandbox.catalog.sorted_search), at least min_keep of them.
+        policy = backend.lexical.sorted_policy
+        pool = min(matching, backend.config.sort_pool)
+        assert min(pool, policy.min_keep, policy.min_all_terms) <= result.total <= pool
     # A filtered query returns a full page whenever enough products match: never a silent short list.
     assert len(result.hits) == max(0, min(request.page_size, result.total - request.offset))
     products = backend.get_products([h.product_id for h in result.hits])

@@ -43,6 +43,7 @@ from sandbox.catalog.search import (
     SortOrder,
 )
 from sandbox.catalog.snapshot import Snapshot
+from sandbox.catalog.sorted_search import select_for_sort
 
 # Same sentinels as the lexical backend: unknown values sort last and report these scores.
 _MISSING_LOW = -1.0
@@ -124,7 +125,11 @@ class HybridBackend:
         return frozenset({SearchMode.lexical})
 
     def search(self, request: SearchRequest) -> SearchResult:
-        if request.mode is SearchMode.lexical or not request.query.strip():
+        if (
+            request.mode is SearchMode.lexical
+            or not request.query.strip()
+            or self.lexical.has_no_terms(request.query)
+        ):
             return self.lexical.search(request)
         if self._missing is not None:
             raise self._missing
@@ -135,9 +140,15 @@ class HybridBackend:
             scores, ords = self.ranked_ords(request.query, request.filters, request.mode, need, mask=mask)
             total = allowed
         else:
+            # Only the relevant matches sort (the rule shared by every backend: sandbox.catalog.sorted_search).
             pool = min(self.config.sort_pool, allowed)
-            _, ords = self.ranked_ords(request.query, request.filters, request.mode, pool, mask=mask)
-            scores, ords = self._sorted_by(request.sort, ords)
+            relevance, ords = self.ranked_ords(request.query, request.filters, request.mode, pool, mask=mask)
+            policy = self.lexical.sorted_policy
+            strict = self.lexical.all_terms_ords(request.query, request.filters, policy.pool)
+            keep = select_for_sort(
+                relevance.tolist(), [o in strict for o in ords.tolist()], policy, request.mode
+            )
+            scores, ords = self._sorted_by(request.sort, ords[np.asarray(keep, dtype=np.int64)])
             total = len(ords)
         page_ords = ords[request.offset : need]
         ids = self.product_ids[page_ords].tolist()
