@@ -47,8 +47,9 @@ def test_random_policy_is_a_floor(small_snapshot: Path, task_file: Path) -> None
 
 
 def test_eval_cli_writes_eval_json_and_compare_ranks_runs(
-    small_snapshot: Path, task_file: Path, tmp_path: Path
+    small_snapshot: Path, task_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("PRGYM_DEBUG", raising=False)  # another test's `prgym --debug` may have set it
     runner = CliRunner()
     for policy in ("oracle", "random"):
         result = runner.invoke(
@@ -72,6 +73,7 @@ def test_eval_cli_writes_eval_json_and_compare_ranks_runs(
 def test_bench_build_is_byte_identical_and_checks_its_checksum(
     shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("PRGYM_DEBUG", raising=False)
     config = {"name": "tiny", "version": 1, "presets": ["webmall"], "seed": 1,
               "counts": {"product": 3, "shop": 3, "voucher": 2}, "checksum": None}  # fmt: skip
     monkeypatch.setattr(suites, "SUITES_DIR", tmp_path)
