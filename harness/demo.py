@@ -26,7 +26,7 @@ from catalog_loader.build import build_snapshot
 from catalog_loader.datahome import resolve_data_dir
 from catalog_loader.fetch import ensure_datasets
 from catalog_loader.presets import preset
-from harness.cli.run import TRACES_NAME, metrics_table, run_tasks
+from harness.rollout.prgym import TRACES_NAME, metrics_table, run_tasks
 from harness.user_agent.generate import generate_user_tasks
 from sandbox.env import shared_backend
 from sandbox.recorder import EpisodeTrace, read_traces

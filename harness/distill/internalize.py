@@ -184,8 +184,8 @@ def _judge_step(step: StepRecord) -> _StepPlan:
 
 def _final_text(trace: EpisodeTrace) -> str | None:
     answer = trace.final_answer or {}
-    if answer.get("kind") == "report" and answer.get("report"):
-        return str(answer["report"])
+    if answer.get("kind") == "report" and trace.report:
+        return trace.report
     if answer.get("kind") == "recommendation" and answer.get("product_ids"):
         ids = ", ".join(f"[P:{pid}]" for pid in answer["product_ids"])
         return f"My recommendation: {ids}."

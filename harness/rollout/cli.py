@@ -5,7 +5,8 @@ Mounted by the main CLI as ``app.command("run")(harness.rollout.cli.run)``.
 Policies: ``openai:MODEL`` (an OpenAI-compatible endpoint; endpoint, key and sampling from ``--llm-config``,
 ``PRGYM_<ROLE>_*`` variables and ``--llm-set``), ``scripted`` (the scripted baseline) or
 ``import:module:factory`` (``factory(job) -> Policy``). The env: ``--env module:callable`` (a zero-argument
-callable returning a Gymnasium env) or ``--env gym:ID`` (``gymnasium.make(ID)``).
+callable returning a Gymnasium env) or ``--env gym:ID`` (``gymnasium.make(ID)``). A prgym env's episodes are
+recorded into ``<out>/traces.jsonl`` (the input of ``prgym distill``), through the same code as ``prgym run``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from harness.llm.limits import EndpointLimits
 from harness.rollout.episode import Policy, run_episode
 from harness.rollout.jobs import RolloutJob, make_jobs
 from harness.rollout.policy import OpenAIChatPolicy
+from harness.rollout.prgym import TRACES_NAME, reconcile_traces, recorded_episode_info, recording
 from harness.rollout.records import EpisodeOutcome
 from harness.rollout.runner import run_rollouts
 from harness.rollout.summary import RolloutSummary
@@ -125,6 +127,17 @@ def resolve_env_factory(spec: str, kwargs: dict[str, Any] | None = None) -> Call
     return lambda: factory(**kwargs)
 
 
+def _is_prgym(spec: str) -> bool:
+    """Whether ``--env gym:...`` names a prgym env id (its ``max_steps`` is then the episode bound)."""
+    if not spec.startswith("gym:"):
+        return False
+    env_id = spec[len("gym:") :].rpartition(":")[2]
+    try:
+        return "ProductResearchEnv" in str(gymnasium.spec(env_id).entry_point)
+    except gymnasium.error.Error:
+        return False
+
+
 class PolicySource:
     """Makes one policy per episode for a ``--policy`` spec; ``endpoint`` is its base URL (if any)."""
 
@@ -188,6 +201,9 @@ async def run_command(
     offload_env: bool,
 ) -> RolloutSummary:
     """The body of ``prgym run`` (async so tests can call it without a subprocess)."""
+    env_args = dict(env_args or {})
+    if max_steps is not None and _is_prgym(env_spec):
+        env_args.setdefault("max_steps", max_steps)  # one truncation: the env's own, with the terminal reward
     env_factory = resolve_env_factory(env_spec, env_args)
     limits = EndpointLimits()
     sources = {
@@ -196,11 +212,27 @@ async def run_command(
     }
     jobs = make_jobs(task_ids, policies, trials)
 
+    traces = Path(out) / TRACES_NAME
+    if traces.is_file():
+        reconcile_traces(Path(out))
+
     async def episode(job: RolloutJob) -> EpisodeOutcome:
         policy = sources[job.policy].make(job)
-        return await run_episode(
-            env_factory, policy, job.task_id, job.seed(seed), max_steps=max_steps, offload_env=offload_env
+        usage = getattr(getattr(policy, "usage", None), "snapshot", None)
+        metadata = {"teacher": job.policy, "policy": job.policy, "trial": job.trial}
+        make_env = recording(
+            env_factory, traces, policy=metadata, usage_provider=usage if callable(usage) else None
         )
+        outcome = await run_episode(
+            make_env,
+            policy,
+            job.task_id,
+            job.seed(seed),
+            max_steps=max_steps,
+            offload_env=offload_env,
+            reset_options={"episode_id": job.episode_key},
+        )
+        return outcome.model_copy(update={"info": recorded_episode_info(outcome)})
 
     endpoint_limits = {}
     if endpoint_concurrency is not None:
@@ -231,10 +263,10 @@ def run(
         ..., "--policy", "-p", help="scripted | openai:MODEL | import:module:factory (repeatable)."
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Run directory (results.jsonl, summary.json)."),
-    concurrency: int = typer.Option(8, "--concurrency", "-c", min=1, help="Episodes in flight at once."),
+    concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, help="Episodes in flight at once."),
     trials: int = typer.Option(1, "--trials", "-k", min=1, help="Trials per task and policy."),
     timeout: float = typer.Option(600.0, "--timeout", help="Per-episode timeout in seconds (0: none)."),
-    max_steps: int = typer.Option(50, "--max-steps", min=1, help="Actions per episode before truncation."),
+    max_steps: int = typer.Option(40, "--max-steps", min=1, help="Actions per episode before truncation."),
     seed: int = typer.Option(
         0, "--seed", help="Base seed; episode seeds derive from it, the task and trial."
     ),

@@ -7,10 +7,13 @@ The contract with the env (any ``gymnasium.Env`` that follows it, the prgym env 
 - ``step(action)`` takes the policy's assistant message dict as is (tool calls, malformed or not: the env
   answers mistakes as observations) and returns the Gymnasium 5-tuple; ``info["messages"]``, when present, is
   the whole conversation so far and replaces the policy's view (so supervisor critiques and tool results appear
-  exactly as the env wrote them); ``info["reward_components"]`` at the end is the reward breakdown.
+  exactly as the env wrote them); without it, ``info["new_messages"]`` (what the step added, the agent's turn
+  first) extends the view; ``info["reward_components"]`` at the end is the reward breakdown, and the last step's
+  ``metrics``, ``accepted`` and ``tool_calls`` (when present) go into the outcome's ``info``.
 
-An env without ``info["messages"]`` in ``step`` still works: the action and the observation (as a user message)
-are appended.
+An env with neither in ``step`` still works: the action and the observation (as a user message) are appended.
+An env (or wrapper, such as :class:`~sandbox.recorder.EpisodeRecorder`) with ``note_usage(usage)`` is told the
+tokens of each LLM turn (the policy's ``results[i].usage``) before the step they paid for.
 
 The policy is anything with ``async act(messages, tools) -> dict``.
 """
@@ -28,6 +31,8 @@ from harness.rollout.records import EpisodeOutcome
 
 #: Keys of ``reset``'s info copied into the episode record when present (scalars that identify the setup).
 RESET_INFO_KEYS = ("task_id", "env_version", "catalog_snapshot", "cache_namespace")
+#: Keys of the last step's info copied into the episode record when present (the episode's own figures).
+FINAL_INFO_KEYS = ("metrics", "accepted", "tool_calls")
 
 
 @runtime_checkable
@@ -86,8 +91,13 @@ async def run_episode(
         components: dict[str, float] = {}
         steps = 0
         terminated = truncated = False
+        note_usage = getattr(env, "note_usage", None)
+        noted = 0
+        final: dict[str, Any] = {}
         while True:
             action = await policy.act(list(messages), tools)
+            if callable(note_usage):
+                noted = _note_usage(policy, note_usage, noted)
             if native_async:
                 observation, reward, terminated, truncated, step_info = await astep(action)  # type: ignore[misc]
             else:
@@ -97,8 +107,11 @@ async def run_episode(
             if isinstance(step_info, Mapping):
                 if isinstance(step_info.get("reward_components"), Mapping):
                     components = {str(k): float(v) for k, v in step_info["reward_components"].items()}
+                final = {k: step_info[k] for k in FINAL_INFO_KEYS if k in step_info}
                 if isinstance(step_info.get("messages"), list):
                     messages = list(step_info["messages"])
+                elif isinstance(step_info.get("new_messages"), list):
+                    messages.extend(step_info["new_messages"])
                 else:
                     messages.append(action)
                     messages.append({"role": "user", "content": str(observation)})
@@ -115,7 +128,19 @@ async def run_episode(
             terminated=bool(terminated),
             truncated=bool(truncated),
             usage=usage() if callable(usage) else {},
-            info=kept,
+            info={**kept, **final},
         )
     finally:
         env.close()
+
+
+def _note_usage(policy: Policy, note: Callable[[Mapping[str, int]], None], noted: int) -> int:
+    """Hand ``note`` the usage of the policy's LLM turns not yet noted; returns how many are noted now."""
+    results = getattr(policy, "results", None)
+    if not isinstance(results, list):
+        return noted
+    for result in results[noted:]:
+        usage = getattr(result, "usage", None)
+        if usage is not None:
+            note(usage.model_dump() if hasattr(usage, "model_dump") else dict(usage))
+    return len(results)

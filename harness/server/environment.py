@@ -229,6 +229,7 @@ class PrgymEnvironment(Environment[PrgymAction, PrgymObservation, PrgymState]):
     def _wire_info(self, info: dict[str, Any]) -> dict[str, Any]:
         """``info`` without the whole chat: only the messages added since the last reply (see models)."""
         info = dict(info)
+        info.pop("new_messages", None)  # the delta below says the same
         messages = info.pop("messages", None)
         if isinstance(messages, list):
             info["messages_start"] = self._sent

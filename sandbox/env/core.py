@@ -73,7 +73,9 @@ class ProductResearchEnv(gym.Env[str, Any]):
 
     :class:`~sandbox.env.spaces.TextSpace`: the text of the messages the step added after the agent's turn:
     tool results (JSON text, headed ``[tool <name> <call id>]``) and feedback (``[supervisor] ...``,
-    ``[environment] ...``). The full OpenAI-format chat is in ``info["messages"]``.
+    ``[environment] ...``). The chat messages the step added (the agent's turn as recorded, tool messages,
+    feedback) are in ``info["new_messages"]``; the whole OpenAI-format chat is in ``info["messages"]`` (with
+    ``info_messages=True``, the default for a single env) and always in :attr:`ProductResearchEnv.messages`.
 
     ## Rewards
 
@@ -107,9 +109,12 @@ class ProductResearchEnv(gym.Env[str, Any]):
     * ``supervisor`` (default :class:`~sandbox.supervisor.rules.RuleBasedSupervisor`), ``reward`` (a
       RewardFunction, RewardConfig or dict), ``plan_revisions`` (2), ``report_revisions`` (6),
       ``max_steps`` (40), ``min_products`` (3, for generated tasks), ``page_size`` (10 hits per search page).
-    * ``on_event``: callback receiving every :class:`~sandbox.env.events.EnvEvent` (with timings);
+    * ``on_event``: a first subscriber receiving every :class:`~sandbox.env.events.EnvEvent` (with timings;
+      more with :meth:`subscribe`);
       ``info_timings``: also put timings in ``info["events"]`` (makes infos differ between identical runs);
-      ``info_messages``: put the full chat in every step's info (default True).
+      ``info_messages``: put (a shallow copy of) the full chat in every step's info (default True; the reset
+      info always has it). Turn it off for vector envs, where every info is pickled across processes on every
+      step: ``gymnasium.make_vec(ID, num_envs=N)`` does so by default; ``info["new_messages"]`` is always there.
 
     ## Example
 
@@ -176,7 +181,7 @@ class ProductResearchEnv(gym.Env[str, Any]):
         self.limits = RevisionLimits(plan=plan_revisions, report=report_revisions)
         self.min_products = min_products
         self.page_size = page_size
-        self.on_event = on_event
+        self._subscribers: list[Callable[[EnvEvent], None]] = [on_event] if on_event is not None else []
         self.info_timings = info_timings
         self.info_messages = info_messages
         self.render_mode = render_mode
@@ -309,12 +314,19 @@ class ProductResearchEnv(gym.Env[str, Any]):
             {"role": "user", "content": opening},
         ]
         self._emit(
-            EnvEvent(step=0, kind="reset", role="user", content=opening, data={"task_id": task.task_id})
+            EnvEvent(
+                step=0,
+                kind="reset",
+                role="user_agent",
+                message=self._messages[1],
+                data={"task_id": task.task_id},
+            )
         )
         self._last_observation = opening
         info = self._base_info()
         info.update(
             observation=opening,
+            messages=list(self._messages),
             tools=self.registry.schemas(),
             tool_access={name: self.registry.get(name).access for name in self.registry.names},
             task=task.model_dump(mode="json"),
@@ -341,6 +353,7 @@ class ProductResearchEnv(gym.Env[str, Any]):
             text = f"{ENV_MARKER} the episode is over; call reset() to start a new one."
             self._last_observation = text
             info = self._base_info()
+            info["new_messages"] = []
             info["step_errors"] = [{"kind": "episode_over", "error": text}]
             return text, 0.0, bool(self._machine.done), not self._machine.done, info
         self._steps += 1
@@ -359,8 +372,7 @@ class ProductResearchEnv(gym.Env[str, Any]):
                 step=self._steps,
                 kind="assistant",
                 role="research_agent",
-                content=parsed.content,
-                tool_calls=assistant.get("tool_calls"),
+                message=assistant,
                 data={"form": parsed.form},
                 timing_ms=(time.perf_counter() - started) * 1000,
             )
@@ -401,15 +413,26 @@ class ProductResearchEnv(gym.Env[str, Any]):
                 self._invalid_actions += 1
             if malformed:
                 self._malformed += 1
+        feedback_started = time.perf_counter()
         feedback = self._feedback(verdicts)
         if feedback:
             new_messages.append(feedback)
+            self._emit(
+                EnvEvent(
+                    step=self._steps,
+                    kind="feedback",
+                    role="supervisor",
+                    message=feedback,
+                    timing_ms=(time.perf_counter() - feedback_started) * 1000,
+                )
+            )
         self._messages.extend(new_messages)
         self._replaced_chars += self._budget.replaced
         terminated = self._machine.done
         truncated = not terminated and self._steps >= self.max_steps
         reward = 0.0
         info = self._base_info()
+        info["new_messages"] = [assistant, *new_messages]
         info["step_errors"] = step_errors
         info["verdicts"] = [{"where": where, **_verdict_data(v)} for where, v in verdicts]
         if terminated or truncated:
@@ -539,7 +562,8 @@ class ProductResearchEnv(gym.Env[str, Any]):
                 step=self._steps,
                 kind="tool_result",
                 role="tool",
-                content=content,
+                message=message,
+                product_ids=_shown_product_ids(outcome),
                 tool_result={
                     "call_id": call.call_id,
                     "name": outcome.name,
@@ -604,8 +628,9 @@ class ProductResearchEnv(gym.Env[str, Any]):
 
     def _env_message(self, text: str) -> dict[str, Any]:
         content = self._budget.feedback(f"{ENV_MARKER} {text}")
-        self._emit(EnvEvent(step=self._steps, kind="environment", role="environment", content=content))
-        return {"role": "user", "name": "environment", "content": content}
+        message = {"role": "user", "name": "environment", "content": content}
+        self._emit(EnvEvent(step=self._steps, kind="environment", role="environment", message=message))
+        return message
 
     def _emit_verdict(self, where: str, verdict: Verdict, started: float) -> None:
         self._emit(
@@ -618,10 +643,21 @@ class ProductResearchEnv(gym.Env[str, Any]):
             )
         )
 
+    def subscribe(self, callback: Callable[[EnvEvent], None]) -> Callable[[], None]:
+        """Call ``callback`` with every event from now on (the recorder's hook); returns the unsubscribe
+        function. Subscribers run in order, inside ``reset``/``step``; an exception in one propagates."""
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
     def _emit(self, event: EnvEvent) -> None:
         self._events.append(event)
-        if self.on_event is not None:
-            self.on_event(event)
+        for callback in list(self._subscribers):
+            callback(event)
 
     # -- end of episode -----------------------------------------------------------------------------------------
 
@@ -688,6 +724,11 @@ class ProductResearchEnv(gym.Env[str, Any]):
             info["messages"] = list(self._messages)
         return info
 
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The whole chat so far (OpenAI format); the env's own list: read it, do not change it."""
+        return self._messages
+
     # -- rendering ----------------------------------------------------------------------------------------------
 
     def transcript(self) -> str:
@@ -715,6 +756,16 @@ class _Outcome:
         self.name = outcome.name
         self.error = outcome.error
         self.kind_of_error = outcome.error_kind if (counts and not outcome.ok) else None
+
+
+def _shown_product_ids(outcome: ToolOutcome) -> list[str]:
+    """Catalog ids a successful search or visit showed, from the tool's typed result."""
+    result = outcome.result
+    if isinstance(result, ProductSearchResult):
+        return [hit.id for hit in result.hits]
+    if isinstance(result, VisitProductResult):
+        return [p.id for p in result.products]
+    return []
 
 
 def _verdict_data(verdict: Verdict) -> dict[str, Any]:

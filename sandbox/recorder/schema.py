@@ -12,52 +12,53 @@ Bump :data:`SCHEMA_VERSION` whenever a field changes meaning; readers refuse ver
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
-"""The version written into every record; :func:`sandbox.recorder.reader.read_traces` accepts only these."""
-SUPPORTED_VERSIONS = frozenset({SCHEMA_VERSION})
+from sandbox.env.events import EventRecord, EventRole
 
-TraceRole = Literal["user_agent", "research_agent", "tool", "supervisor", "environment"]
-"""Who produced an event: the user (agent) who asked, the research agent, a tool, the supervisor, or the env's
-own notes (malformed actions, nudges, the episode summary)."""
+SCHEMA_VERSION = 2
+"""The version written into every record; :func:`sandbox.recorder.reader.read_traces` accepts these.
 
-_ROLE_OF_ENV_ROLE: dict[str, TraceRole] = {
-    "user": "user_agent",
-    "research_agent": "research_agent",
-    "tool": "tool",
-    "supervisor": "supervisor",
-    "environment": "environment",
-}
+2: events no longer repeat the chat messages (the step records hold them) nor the verdicts' critiques; a
+report's ``final_answer`` names the step of its ``submit_report`` call (``report_step``) instead of copying it.
+1: events carried ``content`` and ``tool_calls`` copies (still readable)."""
+SUPPORTED_VERSIONS = frozenset({1, SCHEMA_VERSION})
+
+TraceRole = EventRole
+"""Who produced an event (one vocabulary with the env's events: :data:`sandbox.env.events.EventRole`)."""
 
 
-def trace_role(env_role: str) -> TraceRole:
-    """Map an :class:`~sandbox.env.events.EnvEvent` role to the trace's role vocabulary."""
-    try:
-        return _ROLE_OF_ENV_ROLE[env_role]
-    except KeyError:
-        raise ValueError(
-            f"unknown event role {env_role!r}; expected one of {sorted(_ROLE_OF_ENV_ROLE)}"
-        ) from None
-
-
-class TraceEvent(BaseModel):
-    """One event of the episode, in order (a recorded :class:`~sandbox.env.events.EnvEvent`)."""
+class TraceEvent(EventRecord):
+    """One event of the episode, in order: the stored part of an :class:`~sandbox.env.events.EnvEvent`."""
 
     model_config = ConfigDict(extra="forbid")
 
     index: int = Field(ge=0, description="Position in the episode's event list.")
-    step: int = Field(ge=0)
-    kind: str
-    role: TraceRole
-    content: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
-    tool_result: dict[str, Any] | None = None
-    verdict: dict[str, Any] | None = None
-    data: dict[str, Any] = Field(default_factory=dict)
-    timing_ms: float | None = None
+    kind: str  # type: ignore[assignment]  # a reader accepts kinds a newer env may add
+    content: str | None = Field(default=None, description="Schema 1 only: a copy of the message text.")
+    tool_calls: list[dict[str, Any]] | None = Field(default=None, description="Schema 1 only.")
+
+
+def submitted_report(steps: list[StepRecord], step: int | None) -> str | None:
+    """The report of the last ``submit_report`` call of step ``step`` (schema 2 stores the final report once,
+    in the agent's own call, and names its step in ``final_answer``)."""
+    for record in reversed(steps):
+        if step is not None and record.step != step:
+            continue
+        for call in reversed(record.assistant.get("tool_calls") or []):
+            function = call.get("function") or {}
+            if function.get("name") != "submit_report":
+                continue
+            try:
+                arguments = json.loads(function.get("arguments") or "{}")
+            except ValueError:
+                continue
+            if isinstance(arguments, dict) and isinstance(arguments.get("report"), str):
+                return arguments["report"]
+    return None
 
 
 class StepRecord(BaseModel):
@@ -137,6 +138,9 @@ class EpisodeTrace(BaseModel):
     @property
     def report(self) -> str | None:
         """The final report (research tasks), if one was submitted."""
-        if self.final_answer and self.final_answer.get("kind") == "report":
-            return self.final_answer.get("report")
-        return None
+        answer = self.final_answer or {}
+        if answer.get("kind") != "report":
+            return None
+        if "report" in answer:  # schema 1
+            return answer.get("report")
+        return submitted_report(self.steps, answer.get("report_step"))

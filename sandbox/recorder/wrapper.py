@@ -1,19 +1,19 @@
 """``EpisodeRecorder``: a Gymnasium wrapper that writes each episode's raw trace as one JSON line.
 
-It needs no change in policies or in the env: it listens to the env's typed events (by chaining the env's
-``on_event`` callback, which keeps their timings) and reads ``info["messages"]`` after each step to know which
-chat messages the step added. When an episode ends (terminated or truncated) its :class:`EpisodeTrace` is
+It needs no change in policies or in the env: it subscribes to the env's typed events
+(:meth:`~sandbox.env.core.ProductResearchEnv.subscribe`), the one channel it reads. Each event arrives once, with
+its timing; the chat message it carries goes into the step record (stored once), the rest into the trace's event
+list, and the product ids a tool result showed (from the env's typed results) into ``known_product_ids``. When an episode ends (terminated or truncated) its :class:`EpisodeTrace` is
 appended to the file, flushed and fsynced, so a crash loses at most the episode in progress. An episode left
 unfinished (``reset`` or ``close`` mid-way) is written too, with ``finished=False``, so nothing is silently lost.
 
-Policy metadata (teacher name, models, temperature, prompt) is given at construction or per episode with
-:meth:`EpisodeRecorder.set_policy`; token usage per turn with :meth:`EpisodeRecorder.note_usage` before the
+Policy metadata (teacher name, models, temperature, prompt) is given at construction; token usage per turn with :meth:`EpisodeRecorder.note_usage` before the
 step it paid for, or as totals from a ``usage_provider`` called when the episode ends.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import os
 import threading
 import time
@@ -27,7 +27,7 @@ import gymnasium as gym
 
 import sandbox
 from sandbox.env.events import EnvEvent
-from sandbox.recorder.schema import SCHEMA_VERSION, EpisodeTrace, StepRecord, TraceEvent, trace_role
+from sandbox.recorder.schema import SCHEMA_VERSION, EpisodeTrace, StepRecord, TraceEvent, submitted_report
 
 _FILE_LOCKS: dict[str, threading.Lock] = {}
 _FILE_LOCKS_GUARD = threading.Lock()
@@ -49,26 +49,11 @@ def append_trace(path: Path, trace: EpisodeTrace) -> None:
         os.fsync(handle.fileno())
 
 
-def _product_ids_in(tool_message: Mapping[str, Any]) -> list[str]:
-    """Catalog ids a successful ``product_search`` / ``visit_product`` result shows (they exist in the snapshot)."""
-    name = tool_message.get("name")
-    if name not in ("product_search", "visit_product"):
-        return []
-    try:
-        body = json.loads(tool_message.get("content") or "")
-    except ValueError:
-        return []
-    if not isinstance(body, dict) or "error" in body:
-        return []
-    rows = body.get("hits") if name == "product_search" else body.get("products")
-    return [str(row["id"]) for row in rows or [] if isinstance(row, dict) and isinstance(row.get("id"), str)]
-
-
 class EpisodeRecorder(gym.Wrapper):
     """Record every episode of ``env`` into the JSONL file ``path`` (created on the first write).
 
     Args:
-        env: A prgym env (or a wrapper around one) that puts ``messages`` in its infos.
+        env: A prgym env (or a wrapper around one): its ``unwrapped`` has ``subscribe``.
         path: The traces file; episodes are appended.
         policy: Metadata of whoever acts, e.g. ``{"teacher": "qwen-t0.7", "models": {"agent": "qwen3-8b"}}``.
         usage_provider: Called at the end of each episode for the episode's token totals (e.g. the policy's
@@ -84,32 +69,21 @@ class EpisodeRecorder(gym.Wrapper):
         usage_provider: Callable[[], Mapping[str, int]] | None = None,
     ) -> None:
         super().__init__(env)
+        subscribe = getattr(env.unwrapped, "subscribe", None)
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.policy: dict[str, Any] = dict(policy or {})
         self.usage_provider = usage_provider
-        self._hooked = False
-        inner = env.unwrapped
-        if hasattr(inner, "on_event"):
-            previous = inner.on_event
-
-            def hook(event: EnvEvent) -> None:
-                self._on_event(event)
-                if previous is not None:
-                    previous(event)
-
-            inner.on_event = hook
-            self._hooked = True
+        # A local prgym env pushes its events; a remote one (prgym.client.RemoteEnv) is read from its infos.
+        self._unsubscribe: Callable[[], None] | None = (
+            subscribe(self._on_event) if callable(subscribe) else None
+        )
+        self._from_infos = self._unsubscribe is None
+        self._seen_messages = 0
         self._current: dict[str, Any] | None = None
         self._pending_usage: dict[str, int] | None = None
         self._events: list[TraceEvent] = []
-        self.episodes_written = 0
-
-    # -- metadata -----------------------------------------------------------------------------------------------
-
-    def set_policy(self, **metadata: Any) -> None:
-        """Replace the policy metadata for the next episodes (call before ``reset``)."""
-        self.policy = dict(metadata)
+        self._step: dict[str, Any] | None = None
 
     def note_usage(self, usage: Mapping[str, int]) -> None:
         """Tokens spent producing the next action: attached to the step that follows."""
@@ -121,12 +95,19 @@ class EpisodeRecorder(gym.Wrapper):
     # -- events -------------------------------------------------------------------------------------------------
 
     def _on_event(self, event: EnvEvent) -> None:
-        self._events.append(self._trace_event(event.model_dump(exclude_none=True)))
-
-    def _trace_event(self, data: Mapping[str, Any]) -> TraceEvent:
-        fields = dict(data)
-        fields["role"] = trace_role(str(fields["role"]))
-        return TraceEvent(index=len(self._events), **fields)
+        if self._current is None and event.kind != "reset":
+            return  # an episode the recorder does not follow (a step after the end)
+        self._events.append(TraceEvent(index=len(self._events), **event.record()))
+        if self._current is not None:
+            for pid in event.product_ids:
+                self._current["known"][pid] = None
+        message = event.message
+        if message is None or event.kind == "reset":
+            return
+        if event.kind == "assistant":
+            self._step = {"assistant": message, "tool_messages": [], "feedback": []}
+        elif self._step is not None:
+            self._step["tool_messages" if event.kind == "tool_result" else "feedback"].append(message)
 
     # -- gym API ------------------------------------------------------------------------------------------------
 
@@ -138,13 +119,10 @@ class EpisodeRecorder(gym.Wrapper):
         options = dict(options or {})
         episode_id = str(options.pop("episode_id", "") or uuid.uuid4().hex)
         self._events = []
+        self._step = None
         self._pending_usage = None
         started = time.perf_counter()
-        observation, info = self.env.reset(seed=seed, options=options)
-        if "messages" not in info:
-            raise ValueError(
-                "EpisodeRecorder needs info['messages'] from the env (construct it with info_messages=True)"
-            )
+        observation, info = self._lose_on_connection_error(lambda: self.env.reset(seed=seed, options=options))
         task = info.get("task") or {}
         self._current = {
             "episode_id": episode_id,
@@ -158,33 +136,41 @@ class EpisodeRecorder(gym.Wrapper):
             "prgym_version": sandbox.__version__,
             "policy": dict(self.policy),
             "tools": list(info.get("tools") or []),
-            "opening": [dict(m) for m in info["messages"]],
+            "opening": [dict(m) for m in info.get("messages") or []],
             "steps": [],
             "known": {},
             "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "t0": started,
         }
-        self._seen_messages = len(info["messages"])
-        if not self._hooked:
-            self._events.append(
-                TraceEvent(index=0, step=0, kind="reset", role="user_agent", content=str(observation))
-            )
+        if self._from_infos:
+            if "messages" not in info:
+                raise ValueError(
+                    "EpisodeRecorder over an env without subscribe() needs info['messages'] (info_messages=True)"
+                )
+            self._seen_messages = len(info["messages"])
+            self._on_event(EnvEvent(step=0, kind="reset", role="user_agent"))
         return observation, info
+
+    async def areset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """``reset`` in a worker thread, so the env's blocking work stays off the event loop."""
+        return await asyncio.to_thread(self.reset, seed=seed, options=options)
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         if self._current is None:
             return self.env.step(action)
         started = time.perf_counter()
-        observation, reward, terminated, truncated, info = self.env.step(action)
+        self._step = None
+        observation, reward, terminated, truncated, info = self._lose_on_connection_error(
+            lambda: self.env.step(action)
+        )
         duration_ms = (time.perf_counter() - started) * 1000
-        if not self._hooked:
-            for event in info.get("events") or []:
-                self._events.append(self._trace_event(event))
-        messages = info.get("messages") or []
-        added = [dict(m) for m in messages[self._seen_messages :]]
-        self._seen_messages = len(messages)
-        if added:
-            self._record_step(added, info, float(reward), duration_ms)
+        if self._from_infos:
+            self._replay(info)
+        if self._step is not None:
+            self._record_step(self._step, info, float(reward), duration_ms)
+            self._step = None
         if terminated or truncated:
             current = self._current
             current.update(
@@ -194,7 +180,7 @@ class EpisodeRecorder(gym.Wrapper):
                 reward_components=dict(info.get("reward_components") or {}),
                 reward_weights=dict(info.get("reward_weights") or {}),
                 metrics=dict(info.get("metrics") or {}),
-                final_answer=info.get("final_answer"),
+                final_answer=self._final_answer(info.get("final_answer")),
                 accepted=bool(info.get("accepted", False)),
             )
             metrics = current["metrics"]
@@ -205,22 +191,58 @@ class EpisodeRecorder(gym.Wrapper):
             self._write(finished=True)
         return observation, reward, terminated, truncated, info
 
+    def _lose_on_connection_error(self, call: Callable[[], Any]) -> Any:
+        """A ``ConnectionError`` (a remote env lost its session, e.g. ``prgym.errors.SessionLostError``) ends
+        the episode in progress without a trace: the runner runs it again, and that run writes the one trace."""
+        try:
+            return call()
+        except ConnectionError:
+            self.discard()
+            raise
+
+    def _replay(self, info: Mapping[str, Any]) -> None:
+        """The step's events and messages from its info (for an env that cannot be subscribed to)."""
+        messages = info.get("messages") or []
+        added = list(messages[self._seen_messages :])
+        self._seen_messages = len(messages)
+        for data in info.get("events") or []:
+            fields = {k: v for k, v in data.items() if k in EnvEvent.model_fields and k != "message"}
+            self._on_event(EnvEvent.model_validate(fields))
+        if added:
+            self._step = {
+                "assistant": added[0],
+                "tool_messages": [m for m in added[1:] if m.get("role") == "tool"],
+                "feedback": [m for m in added[1:] if m.get("role") != "tool"],
+            }
+
+    def _final_answer(self, answer: Any) -> dict[str, Any] | None:
+        """The final answer as stored: a report is named by the step whose ``submit_report`` call holds it (the
+        text is stored once, there), unless that call cannot be found."""
+        if not isinstance(answer, Mapping):
+            return None
+        answer = dict(answer)
+        if answer.get("kind") == "report" and self._current is not None:
+            steps = self._current["steps"]
+            step = steps[-1].step if steps else None
+            if step is not None and submitted_report(steps, step) == answer.get("report"):
+                answer.pop("report")
+                answer["report_step"] = step
+        return answer
+
+    async def astep(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        """``step`` in a worker thread (one call at a time per env)."""
+        return await asyncio.to_thread(self.step, action)
+
     def _record_step(
-        self, added: list[dict[str, Any]], info: Mapping[str, Any], reward: float, duration_ms: float
+        self, messages: dict[str, Any], info: Mapping[str, Any], reward: float, duration_ms: float
     ) -> None:
         assert self._current is not None
-        assistant, rest = added[0], added[1:]
-        tool_messages = [m for m in rest if m.get("role") == "tool"]
-        feedback = [m for m in rest if m.get("role") != "tool"]
-        for message in tool_messages:
-            for pid in _product_ids_in(message):
-                self._current["known"][pid] = None
         self._current["steps"].append(
             StepRecord(
                 step=int(info.get("step", len(self._current["steps"]) + 1)),
-                assistant=assistant,
-                tool_messages=tool_messages,
-                feedback=feedback,
+                assistant=dict(messages["assistant"]),
+                tool_messages=[dict(m) for m in messages["tool_messages"]],
+                feedback=[dict(m) for m in messages["feedback"]],
                 verdicts=list(info.get("verdicts") or []),
                 errors=list(info.get("step_errors") or []),
                 phase_after=info.get("phase"),
@@ -274,7 +296,6 @@ class EpisodeRecorder(gym.Wrapper):
             duration_s=time.perf_counter() - current["t0"],
         )
         append_trace(self.path, trace)
-        self.episodes_written += 1
         self._events = []
 
     def discard(self) -> None:
@@ -286,4 +307,7 @@ class EpisodeRecorder(gym.Wrapper):
     def close(self) -> None:
         if self._current is not None:
             self._write(finished=False)
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         super().close()

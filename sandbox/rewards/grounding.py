@@ -13,6 +13,8 @@ Claim extraction is deliberately simple, so that every verdict can be explained 
      Amounts that read as limits or differences (after "budget", "under", "below", "up to", "save", "off",
      "than", ...; or followed by "budget"/"cheaper"/"more"/"less") are not price claims. The unit's price claim
      *agrees* when any remaining amount is within 1% of a cited product's catalog price in the same currency.
+     For products whose catalog has no currency (WebMall, Icecat), a bare amount after a price cue is a price
+     claim too (``price 199.99``, ``priced at 199.99``, ``costs 199.99``, ``at 199.99``, ``for 199.99``).
    * *rating*: ``4.5/5``, ``4.5 out of 5``, ``4.5 stars``, ``rated 4.5``: agrees within 0.05.
    * *brand*: a capitalised mention of a brand that belongs to some product cited in the report agrees when a
      product cited in the unit has that brand or has it in its title.
@@ -68,6 +70,13 @@ _NUMBER = r"\d{1,3}(?:,\d{2,3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 _MONEY = re.compile(
     rf"(?P<pre>US\$|\$|₹|₱|€|£|\bRs\.?|\bINR|\bPHP|\bUSD|\bEUR|\bGBP)\s?(?P<num>{_NUMBER})"
     rf"|(?<![\w.])(?P<num2>{_NUMBER})\s?(?P<post>USD|INR|PHP|EUR|GBP|dollars?|rupees|pesos?|euros)\b",
+    re.IGNORECASE,
+)
+_BARE_PRICE = re.compile(
+    rf"(?<!\w)(?:price[ds]?|priced|costs?|costing|at|for)\s*(?:is|of|at|:)?\s*(?<![\w.])(?P<num>{_NUMBER})"
+    r"(?![\w.,]*\d)(?!\s?-?\s?(?:/|out of\b|stars?\b|★|%|\"|”|″|x\b|people\b|pcs\b|pieces\b|pack\b|"
+    r"inch(?:es)?\b|in\.|[gtm]b\b|mah\b|watts?\b|w\b|[gm]?hz\b|megapixels?\b|mp\b|[mc]m\b|kg\b|lbs?\b|"
+    r"hours?\b|hrs?\b|ml\b|volts?\b|v\b))",
     re.IGNORECASE,
 )
 _LIMIT_BEFORE = re.compile(
@@ -179,8 +188,9 @@ def _to_decimal(text: str) -> Decimal | None:
         return None
 
 
-def _money_amounts(text: str) -> list[tuple[Decimal, str | None, str]]:
-    """``(amount, currency code, matched text)`` for each amount that reads as a price claim."""
+def _money_amounts(text: str, bare: bool = False) -> list[tuple[Decimal, str | None, str]]:
+    """``(amount, currency code, matched text)`` for each amount that reads as a price claim; ``bare``: also
+    amounts without a currency after a price cue (for products whose catalog has no currency)."""
     out = []
     for match in _MONEY.finditer(text):
         before = text[max(0, match.start() - 30) : match.start()]
@@ -192,6 +202,12 @@ def _money_amounts(text: str) -> list[tuple[Decimal, str | None, str]]:
         value = _to_decimal(number)
         if value is not None:
             out.append((value, _CURRENCY_CODES.get(marker), match.group(0)))
+    if bare and not out:
+        for match in _BARE_PRICE.finditer(text):
+            before = text[max(0, match.start("num") - 30) : match.start("num")]
+            value = _to_decimal(match.group("num"))
+            if value is not None and not _LIMIT_BEFORE.search(before):
+                out.append((value, None, match.group("num")))
     return out
 
 
@@ -199,13 +215,17 @@ def _strip_citations(text: str) -> str:
     return re.sub(r"\[[PW]:[^\]]*\]", " ", text)
 
 
-def extract_claims(report: str, brand_vocabulary: Iterable[str] = ()) -> list[Claim]:
-    """Every claim of ``report`` (see the module docstring); brands are recognised from ``brand_vocabulary``."""
+def extract_claims(
+    report: str, brand_vocabulary: Iterable[str] = (), currencyless_ids: Iterable[str] = ()
+) -> list[Claim]:
+    """Every claim of ``report`` (see the module docstring); brands are recognised from ``brand_vocabulary``;
+    bare amounts are price claims in units citing one of ``currencyless_ids`` (priced, no currency)."""
+    bare_ids = set(currencyless_ids)
     brands = sorted({b.strip() for b in brand_vocabulary if b and len(b.strip()) >= 2}, key=len, reverse=True)
     claims: list[Claim] = []
     for unit in claim_units(report):
         text = _strip_citations(unit.text)
-        amounts = _money_amounts(text)
+        amounts = _money_amounts(text, bare=bool(bare_ids.intersection(unit.product_ids)))
         if amounts:
             claims.append(
                 Claim(
@@ -283,7 +303,8 @@ def check_claim(claim: Claim, products: Mapping[str, Product]) -> ClaimCheck:
         priced = [p for p in cited if p.price is not None]
         if not priced:
             return ClaimCheck(claim=claim, verdict="unverifiable", catalog="no price")
-        amounts = _money_amounts(_strip_citations(claim.text))
+        bare = any(p.currency is None for p in priced)
+        amounts = _money_amounts(_strip_citations(claim.text), bare=bare)
         ok = any(_price_matches(a, c, p) for a, c, _ in amounts for p in priced)
         catalog = "; ".join(f"{p.product_id} costs {format_money(p.price, p.currency)}" for p in priced)  # type: ignore[arg-type]
         return ClaimCheck(claim=claim, verdict="agrees" if ok else "disagrees", catalog=catalog)
@@ -320,7 +341,8 @@ def check_claim(claim: Claim, products: Mapping[str, Product]) -> ClaimCheck:
 def check_report(report: str, products: Mapping[str, Product]) -> list[ClaimCheck]:
     """Extract and check every claim of ``report`` against ``products`` (the cited products that exist)."""
     vocabulary = [p.brand for p in products.values() if p.brand]
-    return [check_claim(claim, products) for claim in extract_claims(report, vocabulary)]
+    currencyless = [pid for pid, p in products.items() if p.price is not None and not p.currency]
+    return [check_claim(claim, products) for claim in extract_claims(report, vocabulary, currencyless)]
 
 
 def grounding_accuracy(checks: Iterable[ClaimCheck]) -> float | None:

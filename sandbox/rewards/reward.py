@@ -1,15 +1,22 @@
 """The terminal reward: a weighted sum of named components in [0, 1], configurable, with its breakdown.
 
 Research tasks (defaults): ``accepted`` (the supervisor accepted the report), ``effective_products``
-(constraint-satisfying cited products / ``epc_target``, capped at 1), ``grounding`` (grounding accuracy; 0 when
-the report makes no checkable claim), ``constraints`` (share of cited products meeting every hard constraint) and
-``format`` (share of well-formed actions). Shopping tasks: ``success``, ``r_pro`` and ``format``. Weights are
-configuration; a component with weight 0 is still computed and reported. The env puts the components in
+(constraint-satisfying cited products / ``epc_target``, capped at 1), ``grounding`` (grounding accuracy),
+``constraints`` (share of cited products meeting every hard constraint) and ``format`` (share of well-formed
+actions). Shopping tasks: ``success``, ``r_pro`` and ``format``. Weights are configuration; a component with
+weight 0 is still computed and reported.
+
+A component with nothing to measure is neutral, never a penalty: when a report makes no checkable claim,
+``grounding`` is left out of ``components`` and its weight is spread over the others in proportion to theirs
+(``reward_weights`` are the renormalised weights; ``metrics["unmeasured"]`` names what was left out). An
+episode without a final answer (no report, no recommendation) scores 0: every component is 0, ``format``
+included. The env puts the components in
 ``info["reward_components"]`` and every raw figure (EPC, r_pro, ...) in ``info["metrics"]``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -127,7 +134,7 @@ class CompositeReward:
             components = {
                 "accepted": float(summary.accepted),
                 "effective_products": min(report.constraint_satisfying_count / self.config.epc_target, 1.0),
-                "grounding": report.grounding_accuracy or 0.0,
+                "grounding": report.grounding_accuracy,
                 "constraints": report.constraint_satisfaction,
                 "format": fmt,
             }
@@ -138,7 +145,7 @@ class CompositeReward:
                 "effective_products": 0.0,
                 "grounding": 0.0,
                 "constraints": 0.0,
-                "format": fmt,
+                "format": 0.0,
             }
         return _combine(components, self.config.research_weights, metrics)
 
@@ -162,12 +169,27 @@ class CompositeReward:
             "recommended": list(summary.recommended),
             **score.model_dump(),
         }
-        components = {"success": float(score.success), "r_pro": score.r_pro, "format": fmt}
+        answered = bool(summary.recommended)
+        components = {
+            "success": float(score.success),
+            "r_pro": score.r_pro,
+            "format": fmt if answered else 0.0,
+        }
         return _combine(components, self.config.shopping_weights, metrics)
 
 
 def _combine(
-    components: dict[str, float], weights: dict[str, float], metrics: dict[str, Any]
+    components: Mapping[str, float | None], weights: Mapping[str, float], metrics: dict[str, Any]
 ) -> RewardBreakdown:
-    total = sum(weights.get(name, 0.0) * value for name, value in components.items())
-    return RewardBreakdown(total=float(total), components=components, weights=dict(weights), metrics=metrics)
+    """Weighted sum of the measured components; ``None`` (nothing to measure) is left out and its weight spread
+    over the measured ones in proportion to theirs, so the total weight stays the same."""
+    measured = {name: float(v) for name, v in components.items() if v is not None}
+    unmeasured = sorted(name for name, v in components.items() if v is None)
+    effective = {name: weights.get(name, 0.0) for name in measured}
+    full, kept = sum(weights.get(name, 0.0) for name in components), sum(effective.values())
+    if unmeasured and kept > 0:
+        effective = {name: w * full / kept for name, w in effective.items()}
+    if unmeasured:
+        metrics["unmeasured"] = unmeasured
+    total = sum(effective[name] * value for name, value in measured.items())
+    return RewardBreakdown(total=float(total), components=measured, weights=effective, metrics=metrics)

@@ -72,7 +72,7 @@ def test_best_of_teachers_keeps_the_top_trajectory_per_task(recorded) -> None:
     teachers = []
     for name, reward in (("gpt-t0.2", 0.7), ("qwen-t0.7", 0.9), ("llama-t1.0", 0.8)):
         variant = _variant(base, f"ep-{name}", reward=reward, policy={"teacher": name})
-        variant.final_answer = {**base.final_answer, "report": base.final_answer["report"] + f"\n\n({name})"}
+        variant.final_answer = {**base.final_answer, "report": base.report + f"\n\n({name})"}
         teachers.append(variant)
     config = FilterConfig()
     candidates = build_candidates(teachers, config)

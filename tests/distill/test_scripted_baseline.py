@@ -53,7 +53,7 @@ def test_every_episode_has_a_critique_then_an_accepted_revision(scripted_runs: P
         checks = {c["check"] for c in rejected["critiques"]}
         assert "rubric_coverage" in checks, rejected
         assert "aftercare" not in first.lower() and AFTERCARE_CRITERION in last
-        assert trace.final_answer["report"] == last
+        assert trace.report == last
 
 
 def test_scripted_samples_pass_the_validator_and_hide_the_rejected_report(
@@ -72,7 +72,7 @@ def test_scripted_samples_pass_the_validator_and_hide_the_rejected_report(
             for c in m.get("tool_calls") or []
             if c["function"]["name"] == "submit_report"
         ]
-        assert submitted == [trace.final_answer["report"]]  # the rejected report is gone
+        assert submitted == [trace.report]  # the rejected report is gone
         assert done.dropped_calls >= 1 and done.lessons >= 1
         submit_turn = next(
             m
@@ -82,7 +82,7 @@ def test_scripted_samples_pass_the_validator_and_hide_the_rejected_report(
         reflection = submit_turn["reasoning_content"]
         assert "'aftercare'" in reflection and AFTERCARE_CRITERION in reflection
         assert "supervisor" not in json.dumps(messages).lower()
-        assert messages[-1] == {"role": "assistant", "content": trace.final_answer["report"]}
+        assert messages[-1] == {"role": "assistant", "content": trace.report}
 
 
 def test_scripted_samples_load_with_datasets_and_render_with_a_chat_template(

@@ -20,13 +20,63 @@ from sandbox.env import ENV_VERSION, RESEARCH_ID, SHOPPING_ID, EnvEvent
 def test_check_env_research(small_snapshot: Path) -> None:
     env = gym.make(RESEARCH_ID, snapshot=str(small_snapshot))
     check_env(env.unwrapped, skip_render_check=False)
-    assert env.spec.max_episode_steps == 40
+    assert env.spec.max_episode_steps is None and env.unwrapped.max_steps == 40
 
 
 def test_check_env_shopping(small_snapshot: Path, web_tasks_file: Path) -> None:
     env = gym.make(SHOPPING_ID, snapshot=str(small_snapshot), tasks=str(web_tasks_file))
     check_env(env.unwrapped)
-    assert env.spec.max_episode_steps == 30
+    assert env.spec.max_episode_steps is None and env.unwrapped.max_steps == 30
+
+
+def _search_until_done(env: gym.Env, limit: int) -> tuple[int, bool, dict]:
+    """Plan, then search until the episode ends (or ``limit`` steps): (steps taken, truncated, last info)."""
+    _, info = env.reset(seed=3)
+    env.step(plan_for(info))
+    steps, truncated = 1, False
+    while steps < limit:
+        _, _, terminated, truncated, info = env.step(
+            {"name": "product_search", "arguments": {"query": f"phone {steps}"}}
+        )
+        steps += 1
+        if terminated or truncated:
+            break
+    return steps, truncated, info
+
+
+def test_gym_make_max_steps_is_the_only_truncation(small_snapshot: Path) -> None:
+    """Regression: registration set max_episode_steps=40, whose TimeLimit cut a max_steps=100 episode at 40
+    steps, on a last step without reward_components or metrics."""
+    env = gym.make(RESEARCH_ID, snapshot=str(small_snapshot), max_steps=45)
+    steps, truncated, info = _search_until_done(env, 60)
+    assert (steps, truncated) == (45, True)
+    assert set(info["reward_components"]) and "effective_product_count" in info["metrics"]
+
+
+def test_gym_make_adds_no_time_limit(small_snapshot: Path) -> None:
+    env = gym.make(RESEARCH_ID, snapshot=str(small_snapshot), max_steps=5)
+    layer, names = env, []
+    while hasattr(layer, "env"):
+        names.append(type(layer).__name__)
+        layer = layer.env
+    assert "TimeLimit" not in names
+    steps, truncated, info = _search_until_done(env, 20)
+    assert (steps, truncated) == (5, True)
+    assert "reward_components" in info and "metrics" in info and info["accepted"] is False
+
+
+def test_make_vec_default_leaves_the_chat_out_of_step_infos(small_snapshot: Path) -> None:
+    envs = gym.make_vec(RESEARCH_ID, num_envs=2, snapshot=str(small_snapshot))
+    try:
+        _, infos = envs.reset(seed=[1, 2])
+        assert "messages" in infos
+        _, _, _, _, infos = envs.step(
+            tuple({"name": "product_search", "arguments": {"query": q}} for q in ("phone", "shirt"))
+        )
+        assert "messages" not in infos
+        assert [len(m) for m in infos["new_messages"]] == [3, 3]  # turn, tool result, plan feedback
+    finally:
+        envs.close()
 
 
 def test_same_seed_same_episode(make_env) -> None:
@@ -163,7 +213,9 @@ def test_truncation_gives_the_terminal_reward(make_env) -> None:
         "constraints",
         "format",
     }
-    assert reward == pytest.approx(0.1)  # only format validity (1.0 x weight 0.1) is earned without an answer
+    # Regression: the format component alone earned 0.1; an episode without an answer scores 0.
+    assert reward == 0.0 and info["reward_components"]["format"] == 0.0
+    assert info["metrics"]["format_validity"] == 1.0
     observation, reward, terminated, truncated, _ = env.step("more")
     assert "episode is over" in observation and reward == 0.0
 

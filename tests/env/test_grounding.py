@@ -13,6 +13,7 @@ S7 = "bestbuy:4893100"  # Samsung Galaxy S7 32GB, $679.99
 IPHONE = "bestbuy:5005514"  # Apple iPhone SE 16GB, $449.99
 BOOK = "amazon_in:0199692696"  # Oxford Spanish Mini Dictionary, ₹412, rated 4.6
 BOW = "shoppingbench:3706669986"  # Heart String violin bow, PHP 256
+BOARD = "webmall:1-1546"  # Asus PRIME B650M-A WIFI II, 139.99 (WebMall lists no currency)
 
 
 def verdicts(backend, report: str) -> list[tuple[str, str, list[str]]]:
@@ -96,3 +97,23 @@ def test_accuracy(backend) -> None:
         grounding_accuracy(checks) == 0.5
     )  # one of two checkable claims agrees; the inch claim is unverifiable
     assert grounding_accuracy([]) is None
+
+
+@pytest.mark.parametrize(
+    ("sentence", "verdict"),
+    [
+        (f"The Asus board [P:{BOARD}]: price 139.99.", "agrees"),
+        (f"The Asus board [P:{BOARD}] is priced at 139.99 and has Wi-Fi.", "agrees"),
+        (f"Get the Asus board [P:{BOARD}] at 149.99.", "disagrees"),
+    ],
+)
+def test_price_claims_without_a_currency(backend, sentence: str, verdict: str) -> None:
+    """Regression: a currency-less catalog (WebMall, Icecat) had no checkable price claim, so the honest
+    report's grounding was null and cost the reward its grounding weight."""
+    assert [(kind, result) for kind, result, _ in verdicts(backend, sentence) if kind == "price"] == [
+        ("price", verdict)
+    ]
+
+
+def test_bare_amounts_are_no_price_claims_for_priced_currencies(backend) -> None:
+    assert [k for k, _, _ in verdicts(backend, f"The Core Prime [P:{CORE}]: price 124.99.")] == []

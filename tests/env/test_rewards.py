@@ -59,7 +59,7 @@ def test_composite_reward_research(backend, task) -> None:
     }
     assert result.total == pytest.approx(0.3 + 0.2 * 0.5 + 0.2 + 0.2 + 0.1 * 0.8)
     nothing = reward(EpisodeSummary(task=task, actions=2, valid_actions=2), backend)
-    assert nothing.total == pytest.approx(0.1) and nothing.metrics["effective_product_count"] == 0
+    assert nothing.total == 0.0 and nothing.metrics["effective_product_count"] == 0  # no answer: 0
 
 
 def test_composite_reward_shopping(backend, web_tasks_file) -> None:
@@ -90,3 +90,23 @@ def test_small_metrics() -> None:
     assert pass_hat_k(4, 4, 4) == 1.0 and pass_hat_k(1, 4, 2) == 0.0
     with pytest.raises(ValueError):
         pass_hat_k(1, 2, 3)
+
+
+def test_nothing_to_measure_is_neutral_not_a_penalty() -> None:
+    """Regression: a report without a checkable claim got grounding 0.0, costing its whole weight."""
+    from sandbox.rewards.reward import _combine
+
+    weights = {
+        "accepted": 0.3,
+        "effective_products": 0.2,
+        "grounding": 0.2,
+        "constraints": 0.2,
+        "format": 0.1,
+    }
+    metrics: dict = {}
+    perfect = dict.fromkeys(weights, 1.0)
+    breakdown = _combine({**perfect, "grounding": None}, weights, metrics)
+    assert breakdown.total == pytest.approx(1.0) and "grounding" not in breakdown.components
+    assert sum(breakdown.weights.values()) == pytest.approx(1.0) and metrics["unmeasured"] == ["grounding"]
+    assert breakdown.weights["accepted"] == pytest.approx(0.3 / 0.8)
+    assert _combine(perfect, weights, {}).weights == weights

@@ -72,3 +72,53 @@ def test_demo_runs_offline(shared_data, tmp_path) -> None:
     assert cited and all(c in text for c in cited[:3])  # the printed report is the recorded one
     reused = CliRunner().invoke(_app(), [*args, "--out", str(tmp_path / "again")], catch_exceptions=False)
     assert reused.exit_code == 0 and "catalog: reusing" in reused.output
+
+
+def test_harness_demo_imports_on_its_own() -> None:
+    """Regression: harness.demo -> harness.cli.run -> harness.cli/__init__ -> cli/demo -> harness.demo."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", "import harness.demo"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_run_passes_env_arguments(small_snapshot, research_tasks, tmp_path) -> None:
+    """Regression: prgym run built the env itself, so reward weights, revision limits etc. could not be set."""
+    tasks = tmp_path / "tasks.jsonl"
+    TaskSet(research_tasks[:2]).save(tasks)
+    out = tmp_path / "o"
+    weights = json.dumps({"research_weights": {"accepted": 1.0}})
+    args = ["run", "--tasks", str(tasks), "--catalog", str(small_snapshot), "--out", str(out), "--no-progress",
+            "--env-arg", f"reward={weights}", "--env-arg", "page_size=3"]  # fmt: skip
+    result = CliRunner().invoke(_app(), args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    traces = read_traces(out / "traces.jsonl")
+    assert len(traces) == 2 and all(
+        t.reward_weights["accepted"] == sum(t.reward_weights.values()) == 1 for t in traces
+    )
+    search = next(m for s in traces[0].steps for m in s.tool_messages if m["name"] == "product_search")
+    assert json.loads(search["content"])["page_size"] == 3
+    bad = CliRunner().invoke(_app(), [*args[:-4], "--env-arg", "snapshot=x"])
+    assert bad.exit_code == 2 and "--env-arg snapshot" in " ".join(bad.output.split())
+
+
+def test_rollout_writes_traces_for_prgym_envs(small_snapshot, research_tasks, tmp_path) -> None:
+    """Regression: prgym rollout wrote no traces, so prgym distill could not read its output."""
+    from harness.rollout.cli import run as rollout
+
+    tasks = tmp_path / "tasks.jsonl"
+    TaskSet(research_tasks[:2]).save(tasks)
+    app = typer.Typer()
+    app.command("rollout")(rollout)
+    app.command("noop", hidden=True)(lambda: None)
+    out = tmp_path / "r"
+    args = ["rollout", "--tasks", str(tasks), "--policy", "scripted", "--out", str(out), "--no-progress",
+            "--env-arg", f"snapshot={small_snapshot}", "--env-arg", f"tasks={tasks}"]  # fmt: skip
+    result = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    traces = read_traces(out / "traces.jsonl")
+    assert sorted(t.episode_id for t in traces) == sorted(r["episode_key"] for r in records)
+    assert all(t.finished and t.steps for t in traces)
+    assert all("effective_product_count" in r["info"]["metrics"] for r in records)

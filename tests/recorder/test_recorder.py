@@ -103,3 +103,34 @@ def test_recorder_over_gym_make_records_truncation(small_snapshot: Path, tmp_pat
     (trace,) = read_traces(path)
     assert trace.truncated and not trace.accepted and trace.finished and trace.reward is not None
     assert trace.steps[-1].tool_messages[0]["name"] == "calculate"
+
+
+def test_each_message_is_stored_once(recorded) -> None:
+    """Regression: the recorder got every event twice (a patched on_event and a diff of info['messages']), so
+    each tool result and assistant turn was stored in the steps and again in the events."""
+    path, _ = recorded
+    line = path.read_text().splitlines()[0]
+    trace = read_traces(path)[0]
+    for step in trace.steps:
+        for message in step.tool_messages:
+            assert line.count(json.dumps(message["content"], ensure_ascii=False)[1:-1][:200]) == 1
+    assert all(e.content is None and e.tool_calls is None for e in trace.events)
+    assert all("critiques" not in (e.verdict or {}) for e in trace.events)
+    kinds = [e.kind for e in trace.events]
+    assert kinds.count("assistant") == len(trace.steps)
+
+
+def test_recorder_subscribes_and_needs_no_chat_copies(small_snapshot: Path, tmp_path: Path) -> None:
+    inner = ProductResearchEnv(small_snapshot, info_messages=False)
+    env = EpisodeRecorder(inner, tmp_path / "traces.jsonl")
+    assert len(inner._subscribers) == 1
+    env.reset(seed=2, options={"episode_id": "x"})
+    *_, info = env.step("Plan: search the catalog with filters and compare three products before deciding.")
+    assert "messages" not in info
+    *_, info = env.step({"name": "product_search", "arguments": {"query": "phone"}})
+    hits = json.loads(info["new_messages"][1]["content"])["hits"]
+    env.close()
+    assert inner._subscribers == []
+    (trace,) = read_traces(tmp_path / "traces.jsonl")
+    assert [len(s.tool_messages) for s in trace.steps] == [0, 1]
+    assert {h["id"] for h in hits} <= set(trace.known_product_ids)
