@@ -11,7 +11,7 @@ import pytest
 from server_helpers import TOKEN, ServerProcess
 from typer.testing import CliRunner
 
-import harness.cli.run as run_module
+import harness.rollout.prgym as run_module
 from harness.cli import app
 from harness.policies.scripted import ScriptedPolicy
 from sandbox.tasks.taskset import load_tasks

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from harness.view.demo_runs import demo_tasks, scripted_run
+from sandbox.recorder import EpisodeTrace
 
 HOSTILE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
 
@@ -50,7 +51,10 @@ def _inject(trace: dict[str, Any]) -> dict[str, Any]:
          "content": json.dumps({"pages": [{"url": "https://evil.example/", "evidence": HOSTILE, "summary": HOSTILE}]})}
     )  # fmt: skip
     pid = trace["metrics"]["cited_ids"][0]
-    trace["final_answer"]["report"] += (
+    final = trace[
+        "final_answer"
+    ]  # schema 2 names the report's step; the hostile copy goes in the answer itself
+    final["report"] = (final.get("report") or EpisodeTrace.model_validate(trace).report or "") + (
         f"\n\n- {HOSTILE} [P:{pid}] [P:{pid}{HOSTILE}]\n\n<script>window.__pwned=3</script>\n"
     )
     return trace

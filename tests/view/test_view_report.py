@@ -63,7 +63,19 @@ def test_index_rows_are_the_runs_results_and_details_unpack(view_run, view_resul
 
 
 def test_a_trace_without_steps_is_read_from_its_events(view_run, view_traces) -> None:
-    trace = dict(view_traces[0], steps=[])
+    # Schema 1 events carried copies of the messages (schema 2 stores them once, in the steps): rebuild a
+    # schema-1 trace without steps from the steps.
+    events = []
+    for step in view_traces[0]["steps"]:
+        turn = step["assistant"]
+        events.append({"step": step["step"], "kind": "assistant", "role": "research_agent",
+                       "content": turn.get("content"), "tool_calls": turn.get("tool_calls")})  # fmt: skip
+        for m in step["tool_messages"]:
+            events.append({"step": step["step"], "kind": "tool_result", "role": "tool", "content": m["content"],
+                           "tool_result": {"call_id": m["tool_call_id"], "name": m["name"]}})  # fmt: skip
+    final = dict(view_traces[0]["final_answer"] or {})
+    final.pop("report_step", None)
+    trace = dict(view_traces[0], steps=[], events=events, schema_version=1, final_answer=final)
     from_events = episode_detail(trace, {})
     from_steps = episode_detail(view_traces[0], {})
     names = lambda d: [c["name"] for i in d["timeline"] if i["type"] == "assistant" for c in i["calls"]]  # noqa: E731
