@@ -206,10 +206,6 @@ class DatasetStatus(BaseModel):
         return self.state is FileState.VERIFIED
 
     @property
-    def present_bytes(self) -> int:
-        return sum(f.size or 0 for f in self.files if f.state is not FileState.MISSING)
-
-    @property
     def n_verified(self) -> int:
         return sum(f.state is FileState.VERIFIED for f in self.files)
 

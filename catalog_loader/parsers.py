@@ -133,17 +133,6 @@ def parse_decimal(value: Any, decimal: DecimalSeparator = "auto") -> Decimal | N
         raise ValueError(f"expected a number, got {_short(value)} ({exc})") from None
 
 
-def currency_of(value: Any) -> str | None:
-    """The ISO code a price string names by symbol or code (``"₹32,999"`` -> ``"INR"``), if any."""
-    if not isinstance(value, str):
-        return None
-    for symbol, code in CURRENCY_SYMBOLS.items():
-        if symbol in value:
-            return code
-    match = re.search(r"\b([A-Z]{3})\b", value)
-    return match.group(1) if match else None
-
-
 def _strip_currency(text: str) -> str:
     """The signed digits of one price, with currency symbols and codes (``₹``, ``US$``, ``EUR``, ``Rs.``) gone.
 

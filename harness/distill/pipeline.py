@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -122,11 +122,6 @@ def write_samples(samples: Sequence[TrainingSample], path: str | Path) -> None:
     with open(path, "w", encoding="utf-8") as handle:
         for sample in samples:
             handle.write(json.dumps(sample.model_dump(), ensure_ascii=False) + "\n")
-
-
-def known_ids(traces: Collection[EpisodeTrace]) -> set[str]:
-    """Every id the recorded snapshots confirmed, across traces."""
-    return {pid for trace in traces for pid in trace.known_product_ids}
 
 
 async def rewrite_kept(

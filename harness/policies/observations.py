@@ -48,10 +48,6 @@ class Feedback(BaseModel):
     def plan_rejected(self) -> bool:
         return "Plan rejected" in self.headline and "revise your plan" in self.headline
 
-    @property
-    def answer_rejected(self) -> bool:
-        return "Final answer rejected" in self.headline
-
 
 def parse_feedback(content: str) -> Feedback | None:
     """A supervisor message's critiques (``None`` for other messages)."""

@@ -106,7 +106,6 @@ class ScriptedPolicy:
         self.searches: set[str] = set()
         self.calculated: str | None = None
         self.calc_requested = False
-        self.submissions = 0
         self.last_verdict: str | None = None
         self.feedback: list[Feedback] = []
         self.extra_sections: list[str] = []
@@ -251,7 +250,6 @@ class ScriptedPolicy:
                 )
             except ArithmeticError:
                 budget_left = None
-        self.submissions += 1
         report = write_report(request, chosen, budget_left=budget_left, extra_sections=self.extra_sections)
         return _calls(self.turn, [("submit_report", {"report": report})])
 
@@ -354,7 +352,6 @@ class ScriptedPolicy:
             prices = [str(r.get("price") or 0) for r in chosen]
             self.calc_requested = True
             return _calls(self.turn, [("calculate", {"expression": " + ".join(prices)})])
-        self.submissions += 1
         return _calls(self.turn, [("recommend_products", {"product_ids": [r["id"] for r in chosen]})])
 
 

@@ -93,10 +93,6 @@ class ToolOutcome(BaseModel):
     access: Access | None = None
     result: Any = None
 
-    @property
-    def counts_as_error(self) -> bool:
-        return not self.ok
-
 
 def _error_content(tool: str, message: str, kind: ErrorKind, **extra: Any) -> str:
     payload: dict[str, Any] = {"error": message, "error_kind": kind, "tool": tool, **extra}
