@@ -89,7 +89,7 @@ def distill_command(
         help="'offline' (deterministic) or 'openai:MODEL' (LLM rewrite of each reflection of the kept samples).",
     ),
     llm_config: Path | None = typer.Option(
-        None, "--llm-config", help="TOML/JSON file with a [rewriter] (or [default]) table."
+        None, "--llm-config", help="TOML/JSON file with a \\[rewriter] (or \\[default]) table."
     ),
     llm_set: list[str] = typer.Option([], "--llm-set", help="Override a rewriter LLM field: key=value."),
     rewrite_cache: Path | None = typer.Option(

@@ -24,7 +24,9 @@ def judge_command(
     reference: Path = typer.Option(..., "--reference", "-r", help="Traces of the reference reports."),
     out: Path = typer.Option(Path("judge.jsonl"), "--out", "-o", help="One JudgeResult per target (JSONL)."),
     cache: Path = typer.Option(Path("judge_cache.sqlite"), "--cache", help="SQLite cache of judge calls."),
-    llm_config: Path | None = typer.Option(None, "--llm-config", help="TOML/JSON file with a [judge] table."),
+    llm_config: Path | None = typer.Option(
+        None, "--llm-config", help="TOML/JSON file with a \\[judge] table."
+    ),
     llm_set: list[str] = typer.Option([], "--llm-set", help="Override a judge LLM field: key=value."),
     max_attempts: int = typer.Option(
         3, "--max-attempts", min=1, help="Calls per judgement when replies are malformed."
