@@ -29,6 +29,7 @@ from sandbox.catalog.product import Product
 from sandbox.rewards.citations import product_citations, web_citations
 from sandbox.rewards.metrics import report_metrics
 from sandbox.rewards.shoppingbench import price_after_voucher
+from sandbox.safety.quoting import quote_data
 from sandbox.supervisor.protocol import Critique, FinalAnswer, SupervisorContext, ToolCallRecord, Verdict
 from sandbox.tasks.models import ResearchTask, ShoppingTask, format_money, mentions
 from sandbox.tools.catalog_tools import ProductSearchResult, VisitProductResult, products_by_id
@@ -154,7 +155,10 @@ class RuleBasedSupervisor:
                 "unknown_product_id": "Use product ids exactly as product_search returned them.",
             }.get(call.error_kind or "", "Correct the call as the error message says and try again.")
             critique = Critique(
-                check="tool_call_valid", message=f"the call failed: {call.error}", where=where, fix=fix
+                check="tool_call_valid",
+                message=f"the call failed: {quote_data(call.error or '', 300)}",
+                where=where,
+                fix=fix,
             )
             return Verdict.of("tool_call", checks, [critique])
         critiques: list[Critique] = []

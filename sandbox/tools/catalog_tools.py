@@ -19,6 +19,7 @@ from pydantic import Field
 from sandbox.catalog.backend import CatalogBackend
 from sandbox.catalog.product import Product
 from sandbox.catalog.search import SearchFilters, SearchMode, SearchRequest, SortOrder
+from sandbox.safety.quoting import defuse
 from sandbox.tools.registry import ErrorKind, ToolError, ToolResult
 
 SNIPPET_CHARS = 160
@@ -126,14 +127,14 @@ def hit_of(product: Product) -> ProductHit:
     # model_construct: every value already comes typed from a validated Product, so skip re-validation
     return ProductHit.model_construct(
         id=product.product_id,
-        title=product.title,
+        title=defuse(product.title),
         brand=product.brand,
         price=price_number(product.price),
         currency=product.currency,
         rating=product.rating,
         shop=product.shop_id,
         category=product.category or None,
-        snippet=snippet(product) or None,
+        snippet=defuse(snippet(product)) or None,
     )
 
 
@@ -141,9 +142,10 @@ def record_of(product: Product, description_chars: int = DESCRIPTION_CHARS) -> P
     description = product.description
     if description and len(description) > description_chars:
         description = description[:description_chars].rsplit(" ", 1)[0] + " ..."
+    # catalog text is data: markers inside it are defused (sandbox.safety.quoting); JSON escaping does the rest
     return ProductRecord(
         id=product.product_id,
-        title=product.title,
+        title=defuse(product.title),
         source=product.source,
         brand=product.brand,
         category=product.category or None,
@@ -156,8 +158,8 @@ def record_of(product: Product, description_chars: int = DESCRIPTION_CHARS) -> P
         services=product.services or None,
         in_stock=product.in_stock,
         url=product.url,
-        description=description,
-        bullet_points=product.bullet_points[:10] or None,
+        description=defuse(description) if description else description,
+        bullet_points=[defuse(b) for b in product.bullet_points[:10]] or None,
         attributes=dict(list(product.attributes.items())[:40]) or None,
         options=product.options[:30] or None,
     )
