@@ -38,6 +38,7 @@ from harness.llm.config import LLMConfig
 from harness.llm.limits import DEFAULT_LIMITS, EndpointLimits
 from harness.llm.retry import backoff_delay, is_retryable_status, parse_retry_after
 from harness.llm.usage import TokenUsage, UsageMeter
+from sandbox.safety.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,8 @@ class ChatResult(BaseModel):
     attempts: int
     model: str
     response_id: str | None = None
+    replaced_chars: int = 0
+    """Lone surrogates in the reply (``"\\ud83d"`` escapes decode to them) replaced by U+FFFD."""
 
     @property
     def content(self) -> str | None:
@@ -290,8 +293,10 @@ class LLMClient:
                 raise ValueError(f"choice 0 has no message object: {json.dumps(choices[0])[:300]}")
         except ValueError as exc:
             raise _AttemptFailure("bad_response", retryable=True) from exc
+        normalized, replaced = valid_utf8(normalize_message(message))
         return ChatResult(
-            message=normalize_message(message),
+            message=normalized,
+            replaced_chars=replaced,
             finish_reason=choices[0].get("finish_reason"),
             usage=TokenUsage.from_response(data.get("usage")),
             latency_s=latency_s,
@@ -299,6 +304,29 @@ class LLMClient:
             model=str(data.get("model") or self.config.model),
             response_id=data.get("id") if isinstance(data.get("id"), str) else None,
         )
+
+
+def valid_utf8(value: Any) -> tuple[Any, int]:
+    """A copy of a decoded JSON reply whose strings are all valid UTF-8, and how many characters were replaced.
+
+    A server's ``"\\ud83d"`` escape decodes to a lone surrogate that makes every later trace write fail.
+    """
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        total, out = 0, {}
+        for key, item in value.items():
+            out[key], n = valid_utf8(item)
+            total += n
+        return out, total
+    if isinstance(value, list):
+        total, items = 0, []
+        for item in value:
+            cleaned, n = valid_utf8(item)
+            items.append(cleaned)
+            total += n
+        return items, total
+    return value, 0
 
 
 def normalize_message(message: Mapping[str, Any]) -> dict[str, Any]:

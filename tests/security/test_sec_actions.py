@@ -118,3 +118,14 @@ def test_cleaner_bounds_work() -> None:
     except ValueError as exc:
         assert "more than 100 values" in str(exc)
     assert cleaner.values == 101
+
+
+def test_llm_client_replies_become_valid_utf8() -> None:
+    from harness.llm.client import normalize_message, valid_utf8
+
+    raw = json.loads(
+        '{"content": "ok \\ud83d", "tool_calls": [{"id": "c", "function": {"name": "x\\udc00"}}]}'
+    )
+    cleaned, replaced = valid_utf8(normalize_message(raw))
+    assert replaced == 2
+    json.dumps(cleaned, ensure_ascii=False).encode("utf-8")
