@@ -392,6 +392,15 @@ class CompiledSpec:
 def compile_spec(spec: SourceSpec) -> CompiledSpec:
     """Check a spec's parser choices against the product fields and build its row closures."""
     present = _present_fn(spec.null_values)
+    base_present = present
+
+    def price_present(value: Any) -> bool:
+        """For prices, NaN, [] and {} are broken values that the parser rejects with a reason, not "no price"."""
+        kind = type(value)
+        if kind is float or kind is list or kind is dict or kind is tuple:
+            return True
+        return base_present(value)
+
     fields: list[_Field] = []
     labels: dict[str, str] = {}
     needed: list[tuple[str, list[str], bool]] = []
@@ -412,7 +421,7 @@ def compile_spec(spec: SourceSpec) -> CompiledSpec:
         fields.append(
             _Field(
                 target=target,
-                get=_getter(fspec, present, spec.null_values),
+                get=_getter(fspec, price_present if target == "price" else present, spec.null_values),
                 parse=parse,
                 lenient=fspec.on_error == "missing",
                 pick=fspec.pick,

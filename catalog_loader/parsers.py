@@ -159,7 +159,15 @@ def parse_price(value: Any, decimal: DecimalSeparator = "auto") -> Decimal | Non
 
     A range (``"$10.99 - $15.99"``, ``"$10.99$15.99"``) or a list of prices yields its lowest price, the one a
     shopper can actually pay. Negative prices raise: a catalog price below zero is a data error, not a discount.
+    NaN / infinite numbers, empty lists and objects raise too: they are broken values, not "no price" (a
+    missing price is ``null``, an absent field or an empty string).
     """
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"price must be a finite number, got {value!r}")
+    if isinstance(value, (list, tuple)) and not value:
+        raise ValueError("price is an empty list")
+    if isinstance(value, dict):
+        raise ValueError(f"price must be a number or text, got an object with {len(value)} keys")
     if is_missing(value):
         return None
     if isinstance(value, (list, tuple)):
@@ -186,6 +194,8 @@ def _parse_one_price(text: str, decimal: DecimalSeparator, original: Any) -> Dec
         if number.startswith("-"):
             sign, number = "-", number[1:]
         price = Decimal(sign + _split_number(number, decimal, dot_groups=True))
+        if not price.is_finite():
+            raise ValueError("not a finite number")
     except (ValueError, InvalidOperation) as exc:
         raise ValueError(
             f"expected a price such as '₹1,299' or '139,99', got {_short(original)} ({exc})"

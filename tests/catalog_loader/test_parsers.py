@@ -50,9 +50,15 @@ def test_parse_price_rejects_negative_prices(text: object) -> None:
         p.parse_price(text)
 
 
-@pytest.mark.parametrize("text", [None, "", "   ", float("nan"), []])
+@pytest.mark.parametrize("text", [None, "", "   "])
 def test_missing_prices_are_none_not_errors(text: object) -> None:
     assert p.parse_price(text) is None
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), [], {}, {"amount": 5}])
+def test_broken_prices_are_errors_not_missing(value: object) -> None:
+    with pytest.raises(ValueError, match="price"):
+        p.parse_price(value)
 
 
 def test_explicit_decimal_separator_overrides_the_guess() -> None:
