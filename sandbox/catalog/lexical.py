@@ -79,22 +79,31 @@ def build_schema() -> tantivy.Schema:
     return builder.build()
 
 
+def text_fields(product: Product) -> dict[str, str]:
+    """The text indexed under each ``FIELD_BOOSTS`` field (absent fields left out).
+
+    Every lexical engine (tantivy here, Elasticsearch) indexes exactly these strings, so field boosts mean the
+    same thing on both.
+    """
+    fields = {
+        "title": product.title,
+        "brand": product.brand or "",
+        "category": " ".join(product.category_path),
+        "attributes": " ".join(" ".join(values) for values in product.attributes.values()),
+        "description": " ".join(filter(None, [product.description, *product.bullet_points])),
+    }
+    return {name: text for name, text in fields.items() if text}
+
+
 def _document(ord_: int, product: Product) -> tantivy.Document:
     doc = tantivy.Document()
     doc.add_unsigned("ord", ord_)
-    doc.add_text("title", product.title)
+    for name, text in text_fields(product).items():
+        doc.add_text(name, text)
     if product.brand:
-        doc.add_text("brand", product.brand)
         doc.add_text("brand_key", normalize_key(product.brand))
-    if product.category_path:
-        doc.add_text("category", " ".join(product.category_path))
-        for prefix in category_prefixes(product.category_path):
-            doc.add_text("category_key", prefix)
-    if product.attributes:
-        doc.add_text("attributes", " ".join(" ".join(values) for values in product.attributes.values()))
-    text = " ".join(filter(None, [product.description, *product.bullet_points]))
-    if text:
-        doc.add_text("description", text)
+    for prefix in category_prefixes(product.category_path):
+        doc.add_text("category_key", prefix)
     if product.shop_id:
         doc.add_text("shop_key", normalize_key(product.shop_id))
     for service in product.services:

@@ -103,6 +103,64 @@ def fuse(
     )
 
 
+Ranking = Callable[[int], tuple[np.ndarray, np.ndarray]]
+
+# Non-relevance orders in dense/hybrid mode: (numeric column, descending). Unknown values sort last.
+SORT_COLUMNS: dict[str, tuple[str, bool]] = {
+    "price_asc": ("price", False),
+    "price_desc": ("price", True),
+    "rating": ("rating", True),
+    "popularity": ("popularity", True),
+}
+MISSING_LOW = -1.0  # the score reported for an unknown value in a descending order (as the lexical backend)
+MISSING_HIGH = 1e30  # ... and in an ascending one
+
+
+def hybrid_ranking(
+    config: DenseSearchConfig,
+    limit: int,
+    dense: Ranking,
+    lexical: Ranking,
+    cosine: Callable[[np.ndarray], np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """The top ``limit`` (fused scores, ordinals) of a hybrid query: the one hybrid ranking every backend uses.
+
+    ``dense(n)`` returns the top ``n`` (cosine scores, ordinals) of the products passing the filters, best first;
+    ``lexical(n)`` the top ``n`` (BM25 scores, ordinals) under the same filters; ``cosine(ords)`` the exact cosine
+    of the query to products. BM25 is read at the fixed depth ``config.depth`` and dense as deep as the page
+    needs plus that depth, so fused scores do not depend on the page (module docstring). ``HybridBackend`` passes
+    FAISS and tantivy, ``ElasticsearchBackend`` passes kNN and BM25 queries: both fuse identically.
+    """
+    dense_scores, dense_ords = dense(limit + config.depth)
+    lexical_scores, lexical_ords = lexical(config.depth)
+    scores, ords = fuse(
+        config,
+        np.asarray(lexical_ords, dtype=np.int64),
+        np.asarray(lexical_scores, dtype=np.float64),
+        np.asarray(dense_ords, dtype=np.int64),
+        np.asarray(dense_scores, dtype=np.float64),
+        lambda missing: np.asarray(cosine(missing), dtype=np.float64),
+    )
+    return scores[:limit], ords[:limit]
+
+
+def sort_by_values(values: np.ndarray, ords: np.ndarray, descending: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Order ``ords`` by ``values`` (NaN = unknown, always last), ties by ordinal; returns (keys, ordinals).
+
+    The keys are the values with unknowns replaced by the lexical backend's sentinels, reported as hit scores.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    ords = np.asarray(ords, dtype=np.int64)
+    known = ~np.isnan(values)
+    if descending:
+        keys = np.where(known, values, MISSING_LOW)
+        order = np.lexsort((ords, -keys))
+    else:
+        keys = np.where(known, values, MISSING_HIGH)
+        order = np.lexsort((ords, keys))
+    return keys[order], ords[order]
+
+
 def _ordered(scores: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
     ords = np.fromiter(scores.keys(), dtype=np.int64, count=len(scores))
     values = np.fromiter(scores.values(), dtype=np.float64, count=len(scores))

@@ -23,7 +23,7 @@ from sandbox.catalog.dense.config import DEFAULT_MODEL, DenseSearchConfig
 from sandbox.catalog.dense.embedder import Embedder, ModelSpec, resolve_model
 from sandbox.catalog.dense.faiss_index import DenseIndex
 from sandbox.catalog.dense.filter_columns import FilterColumns
-from sandbox.catalog.dense.fusion import fuse
+from sandbox.catalog.dense.fusion import SORT_COLUMNS, hybrid_ranking, sort_by_values
 from sandbox.catalog.dense.manifest import (
     DENSE_DIRNAME,
     DenseIndexMissingError,
@@ -44,10 +44,6 @@ from sandbox.catalog.search import (
 )
 from sandbox.catalog.snapshot import Snapshot
 from sandbox.catalog.sorted_search import select_for_sort
-
-# Same sentinels as the lexical backend: unknown values sort last and report these scores.
-_MISSING_LOW = -1.0
-_MISSING_HIGH = 1e30
 
 
 class HybridBackend:
@@ -198,23 +194,21 @@ class HybridBackend:
             return self.index.search(vector, limit, mask, exact_subset_max=self.config.exact_subset_max)
         if mode is not SearchMode.hybrid:
             raise ValueError(f"ranked_ords: mode must be dense or hybrid, got {mode.value}")
-        # BM25 at a fixed depth, dense as deep as the page needs: fused scores then do not depend on the page,
-        # so pages never overlap or skip (see fusion's module docstring).
-        dense_scores, dense_ords = self.index.search(
-            vector, limit + self.config.depth, mask, exact_subset_max=self.config.exact_subset_max
-        )
-        lexical_hits, _ = self.lexical.ranked(query, filters, self.config.depth)
-        lexical_ords = self._ords_of([h.product_id for h in lexical_hits])
-        lexical_scores = np.asarray([h.score for h in lexical_hits], dtype=np.float64)
-        scores, ords = fuse(
+        exact = self.config.exact_subset_max
+
+        def lexical(depth: int) -> tuple[np.ndarray, np.ndarray]:
+            hits, _ = self.lexical.ranked(query, filters, depth)
+            return np.asarray([h.score for h in hits], dtype=np.float64), self._ords_of(
+                [h.product_id for h in hits]
+            )
+
+        return hybrid_ranking(
             self.config,
-            lexical_ords,
-            lexical_scores,
-            dense_ords,
-            dense_scores.astype(np.float64),
-            lambda missing: self.index.score(vector, missing).astype(np.float64),
+            limit,
+            lambda n: self.index.search(vector, n, mask, exact_subset_max=exact),
+            lexical,
+            lambda missing: self.index.score(vector, missing),
         )
-        return scores[:limit], ords[:limit]
 
     def ranked(
         self, text: str, filters: SearchFilters, limit: int, mode: SearchMode = SearchMode.hybrid
@@ -249,21 +243,8 @@ class HybridBackend:
 
     def _sorted_by(self, sort: SortOrder, ords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Order ``ords`` by a product field (unknown values last, ties by ordinal), with the key as score."""
-        column, descending = {
-            SortOrder.price_asc: ("price", False),
-            SortOrder.price_desc: ("price", True),
-            SortOrder.rating: ("rating", True),
-            SortOrder.popularity: ("popularity", True),
-        }[sort]
-        values = self.columns.sort_key(column)[ords]
-        known = ~np.isnan(values)
-        if descending:
-            keys = np.where(known, values, _MISSING_LOW)
-            order = np.lexsort((ords, -keys))
-        else:
-            keys = np.where(known, values, _MISSING_HIGH)
-            order = np.lexsort((ords, keys))
-        return keys[order], ords[order]
+        column, descending = SORT_COLUMNS[sort.value]
+        return sort_by_values(self.columns.sort_key(column)[ords], ords, descending)
 
 
 def _recorded_model(manifest: DenseManifest) -> ModelSpec:
