@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from decimal import Decimal
@@ -135,7 +136,13 @@ def _print_build_summary(result) -> None:
     )
 
 
-def _open_backend(snapshot: Path, mode: SearchMode):
+def _open_backend(snapshot: Path, mode: SearchMode, es: str | None = None, index: str | None = None):
+    if es is not None:
+        from sandbox.catalog.elasticsearch import ElasticsearchBackend, EsSettings
+        from sandbox.catalog.snapshot import Snapshot
+
+        settings = EsSettings.from_env(es, **({"alias": index} if index else {}))
+        return ElasticsearchBackend(settings, snapshot_id=Snapshot(snapshot).snapshot_id)
     from sandbox.catalog.lexical import TantivyBackend
 
     if mode is SearchMode.lexical:
@@ -163,8 +170,12 @@ def search(
     page: int = typer.Option(1, min=1),
     page_size: int = typer.Option(10, min=1, max=100),
     as_json: bool = typer.Option(False, "--json", help="Print the raw result as JSON."),
+    es: str = typer.Option(
+        None, "--es", help="Search the snapshot's index on this Elasticsearch cluster (after catalog push)."
+    ),
+    index: str = typer.Option(None, "--index", help="Alias the snapshot was pushed under (with --es)."),
 ) -> None:
-    """Search a snapshot with filters and print a page of hits."""
+    """Search a snapshot with filters and print a page of hits (embedded indexes, or Elasticsearch with --es)."""
     try:
         filters = SearchFilters(
             price_min=price_min,
@@ -182,7 +193,7 @@ def search(
         )
     except ValidationError as exc:
         raise UserError(describe_validation_error(exc, "search")) from exc
-    backend = _open_backend(snapshot, mode)
+    backend = _open_backend(snapshot, mode, es, index)
     result = backend.search(request)
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
@@ -212,6 +223,50 @@ def search(
 
 def _price(price: Decimal | None, currency: str | None) -> str:
     return "" if price is None else f"{price} {currency or ''}".strip()
+
+
+@app.command()
+def push(
+    snapshot: Path = typer.Argument(..., help="Snapshot directory to index."),
+    es: str = typer.Option(
+        None,
+        "--es",
+        help="Elasticsearch URL (default: $PRGYM_ES_URL). Credentials: PRGYM_ES_API_KEY, or "
+        "PRGYM_ES_USERNAME/PRGYM_ES_PASSWORD (ELASTIC_PASSWORD), PRGYM_ES_CA_CERTS.",
+    ),
+    index: str = typer.Option(
+        "prgym-catalog", "--index", help="Alias to point at the snapshot's index (<alias>-<snapshot id>)."
+    ),
+    shards: int = typer.Option(1, "--shards", min=1, help="Primary shards of a new index."),
+    replicas: int = typer.Option(0, "--replicas", min=0, help="Replicas of a new index."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    as_json: bool = typer.Option(False, "--json", help="Print the push report as JSON."),
+) -> None:
+    """Index a snapshot into Elasticsearch (resumable: a rerun sends only what is missing), then swap the alias."""
+    from sandbox.catalog.elasticsearch import EsSettings, push_snapshot
+
+    try:
+        settings = EsSettings.from_env(es, alias=index, shards=shards, replicas=replicas)
+    except ValidationError as exc:
+        raise UserError(describe_validation_error(exc, "push")) from exc
+    report = push_snapshot(snapshot, settings, progress=progress)
+    if as_json:
+        typer.echo(
+            json.dumps(dataclasses.asdict(report) | {"docs_per_second": report.docs_per_second}, indent=2)
+        )
+    else:
+        for doc_id, reason in report.failures:
+            console.print(f"[red]failed[/] {doc_id}: {reason}")
+        state = "complete" if report.complete else "[red]INCOMPLETE[/]"
+        console.print(
+            f"{report.index}: {report.indexed:,} indexed, {report.skipped:,} already there, "
+            f"{len(report.failures):,} failed of {report.n_products:,} ({report.docs_per_second:,.0f} docs/s); "
+            f"index {state}" + (f", alias {report.alias} -> {report.index}" if report.complete else "")
+        )
+    if not report.complete:
+        if not as_json:
+            console.print("rerun the same command to index what is missing")
+        raise typer.Exit(1)
 
 
 @app.command()

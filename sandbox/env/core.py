@@ -101,7 +101,9 @@ class ProductResearchEnv(gym.Env[str, Any]):
     ## Arguments
 
     * ``snapshot``: catalog snapshot directory (opened once per process and shared), or ``backend``: any
-      :class:`~sandbox.catalog.backend.CatalogBackend` object; ``backend_kind``: ``lexical``/``dense``/``hybrid``.
+      :class:`~sandbox.catalog.backend.CatalogBackend` object; ``backend_kind`` (or ``backend`` as a string):
+      ``lexical``/``dense``/``hybrid``/``elasticsearch``; ``es_url``: the cluster for ``elasticsearch``
+      (default ``$PRGYM_ES_URL``; ``snapshot`` then names the pushed snapshot, or is omitted for the alias).
     * ``task_mode``: ``research`` or ``shopping``; ``tasks``: task-set JSONL, ShoppingBench file or directory,
       a :class:`~sandbox.tasks.taskset.TaskSet` or a list of tasks; ``split``: ``train``/``eval``/``test``.
     * ``web``: a :class:`~sandbox.tools.web_tools.WebToolProvider` (e.g. ``sandbox.web.WebTools``) or a
@@ -132,8 +134,9 @@ class ProductResearchEnv(gym.Env[str, Any]):
         snapshot: str | Path | None = None,
         *,
         task_mode: TaskMode = "research",
-        backend: CatalogBackend | None = None,
+        backend: CatalogBackend | str | None = None,
         backend_kind: str = "lexical",
+        es_url: str | None = None,
         tasks: str | Path | TaskSet | Sequence[Any] | None = None,
         split: str | None = None,
         web: WebToolProvider | Mapping[str, Any] | Any | None = None,
@@ -155,6 +158,10 @@ class ProductResearchEnv(gym.Env[str, Any]):
             raise ValueError(
                 f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}"
             )
+        if isinstance(backend, str):  # a kind by name, e.g. backend="elasticsearch"
+            backend_kind, backend = backend, None
+        if backend is None and backend_kind == "elasticsearch":
+            backend = shared_backend(snapshot, backend_kind, es_url=es_url)
         if backend is None:
             if snapshot is None:
                 raise ValueError(

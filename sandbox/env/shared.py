@@ -57,10 +57,45 @@ BACKEND_FACTORIES: dict[str, BackendFactory] = {
 }
 
 
-def shared_backend(snapshot: str | Path, kind: str = "lexical") -> CatalogBackend:
-    """The process-wide backend for ``snapshot`` (opened on first use)."""
+ES_KIND = "elasticsearch"
+
+
+def _elasticsearch(snapshot: str | Path | None, es_url: str | None) -> tuple[tuple[str, str, str], Any]:
+    """Key and opener of the Elasticsearch backend: the snapshot's index (or the alias's) on ``es_url``."""
+    snapshot_id = read_manifest(Path(snapshot).expanduser().resolve()).snapshot_id if snapshot else None
+    url = es_url or os.environ.get("PRGYM_ES_URL")
+    if not url:
+        raise ValueError("backend 'elasticsearch' needs es_url=<cluster URL> (or PRGYM_ES_URL)")
+
+    def open_() -> CatalogBackend:
+        from sandbox.catalog.elasticsearch import ElasticsearchBackend, EsSettings
+
+        return ElasticsearchBackend(EsSettings.from_env(url), snapshot_id=snapshot_id)
+
+    return (url, snapshot_id or "<alias>", ES_KIND), open_
+
+
+def shared_backend(
+    snapshot: str | Path | None, kind: str = "lexical", *, es_url: str | None = None
+) -> CatalogBackend:
+    """The process-wide backend for ``snapshot`` (opened on first use).
+
+    ``kind="elasticsearch"`` searches the snapshot's index on the cluster at ``es_url`` (``$PRGYM_ES_URL``);
+    there ``snapshot`` only names which index (without it, the one the alias points at).
+    """
+    if kind == ES_KIND:
+        key, open_ = _elasticsearch(snapshot, es_url)
+        with _LOCK:
+            backend = _BACKENDS.get(key)
+            if backend is None:
+                backend = _BACKENDS[key] = open_()
+            return backend
     if kind not in BACKEND_FACTORIES:
-        raise ValueError(f"unknown backend kind {kind!r}; expected one of {', '.join(BACKEND_FACTORIES)}")
+        raise ValueError(
+            f"unknown backend kind {kind!r}; expected one of {', '.join([*BACKEND_FACTORIES, ES_KIND])}"
+        )
+    if snapshot is None:
+        raise ValueError(f"backend {kind!r} needs a snapshot directory")
     path = Path(snapshot).expanduser().resolve()
     snapshot_id = read_manifest(path).snapshot_id
     key = (str(path), snapshot_id, kind)

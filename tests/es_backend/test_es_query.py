@@ -168,7 +168,13 @@ def test_mapping_documents_and_names() -> None:
     props = mapping["properties"]
     assert mapping["dynamic"] == "strict" and mapping["_meta"]["snapshot_id"] == "cat-1"
     assert props["price"] == {"type": "double"} and props["brand_key"] == {"type": "keyword"}
-    assert props["embedding"] == {"type": "dense_vector", "dims": 384, "index": True, "similarity": "cosine"}
+    assert props["embedding"] == {
+        "type": "dense_vector",
+        "dims": 384,
+        "index": True,
+        "similarity": "cosine",
+        "index_options": {"type": "hnsw", "m": 16, "ef_construction": 100},
+    }
     assert {props[f]["analyzer"] for f in FIELD_BOOSTS} == {"prgym_en"}
     assert "embedding" not in index_mapping(dimension=None, meta={})["properties"]
     analyzer = index_settings()["analysis"]["analyzer"]["prgym_en"]

@@ -7,9 +7,11 @@ one clear line and the env never mistakes a cluster outage for "no products matc
 
 from __future__ import annotations
 
+from sandbox.errors import UserError
 
-class EsBackendError(RuntimeError):
-    """Anything the Elasticsearch backend could not do."""
+
+class EsBackendError(UserError, RuntimeError):
+    """Anything the Elasticsearch backend could not do (the CLI prints it as one line, exit code 2)."""
 
 
 class EsConnectionError(EsBackendError):

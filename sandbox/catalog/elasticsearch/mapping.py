@@ -88,6 +88,9 @@ def index_mapping(*, dimension: int | None, meta: dict[str, Any]) -> dict[str, A
             "dims": dimension,
             "index": True,
             "similarity": "cosine",
+            # Full-precision HNSW: newer servers default to quantized vectors (int8 / BBQ), whose scores are
+            # approximations of the cosine; fusion needs the same cosines the embedded backend computes.
+            "index_options": {"type": "hnsw", "m": 16, "ef_construction": 100},
         }
     return {
         "dynamic": "strict",
