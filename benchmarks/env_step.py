@@ -8,6 +8,8 @@ On the combined catalog of every shared dataset (~134k products), measured in on
   steps (local corpus of the shared web pages, SQLite cache) vs the bare ``WebTools.web_search``;
   ``submit_report`` and ``recommend_products`` steps (supervisor check and terminal reward included) vs the
   bare supervisor check;
+- the per-call path (``env.call_tool``, as RL trainers drive the env) vs the bare tool function it runs
+  (``CatalogTools.product_search`` / ``calculate``): ``call_tool_overhead_p50_ms`` (target <= 1 ms);
 - whole episodes per second with a fixed action script (reset with a generated task, plan, filtered search,
   visit, calculate, grounded report), beside the time of the backend calls inside them.
 
@@ -369,6 +371,44 @@ def bench_hostile_parse(quick: bool) -> dict[str, float]:
     }
 
 
+def bench_call_tool(snapshot: Path, backend: Any, queries: list[str]) -> dict[str, float]:
+    """``env.call_tool`` (plan_mode="none") vs the bare tool functions of the env's own registry."""
+    env = ProductResearchEnv(snapshot, backend=backend, max_steps=10**9, plan_mode="none")
+    env.reset(seed=3)
+    search_fn = env.registry.get("product_search").fn
+    calc_fn = env.registry.get("calculate").fn
+    for q in queries[:100]:
+        search_fn(query=q)
+    bare_s, call_s, bare_c, call_c = [], [], [], []
+    for i, q in enumerate(track(queries, description="call_tool steps")):
+        if i and i % 30 == 0:
+            env.reset(seed=40_000 + i)
+        started = time.perf_counter()
+        search_fn(query=q)
+        bare_s.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        env.call_tool("product_search", {"query": q})
+        call_s.append(time.perf_counter() - started)
+        expr = f"{i % 97 + 1}.5 * 3 - {i % 13}"
+        started = time.perf_counter()
+        calc_fn(expression=expr)
+        bare_c.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        env.call_tool("calculate", {"expression": expr})
+        call_c.append(time.perf_counter() - started)
+    paired = float(np.median(np.asarray(call_s) - np.asarray(bare_s)) * 1000)
+    paired_calc = float(np.median(np.asarray(call_c) - np.asarray(bare_c)) * 1000)
+    return {
+        "call_tool_search_p50_ms": ms(call_s)[0],
+        "call_tool_search_p99_ms": ms(call_s)[1],
+        "bare_product_search_fn_p50_ms": ms(bare_s)[0],
+        "call_tool_overhead_p50_ms": paired,
+        "call_tool_calculate_p50_ms": ms(call_c)[0],
+        "bare_calculate_fn_p50_ms": ms(bare_c)[0],
+        "call_tool_calculate_overhead_p50_ms": paired_calc,
+    }
+
+
 def timed(label: str, fn: Callable[[], dict[str, float]]) -> dict[str, float]:
     started = time.perf_counter()
     out = fn()
@@ -413,6 +453,7 @@ def main() -> None:
         figures |= timed(
             "web_search", lambda: bench_web(snapshot, args.data, work, queries[: n_queries // 4])
         )
+        figures |= timed("call_tool", lambda: bench_call_tool(snapshot, backend, queries[: n_queries // 2]))
         figures |= timed("episodes", lambda: bench_episodes(env, n_episodes))
         figures |= timed("hostile text parsing", lambda: bench_hostile_parse(args.quick))
     figures["quick"] = args.quick
@@ -464,6 +505,30 @@ def main() -> None:
         "(check + terminal reward)",
     )
     console.print(table)
+    per_call = Table(title="per-call path: env.call_tool vs the bare tool function (plan_mode='none')")
+    for col in (
+        "tool",
+        "call_tool p50 ms",
+        "call_tool p99 ms",
+        "bare function p50 ms",
+        "overhead p50 ms (paired)",
+    ):
+        per_call.add_column(col)
+    per_call.add_row(
+        "product_search",
+        f"{f['call_tool_search_p50_ms']:.3f}",
+        f"{f['call_tool_search_p99_ms']:.3f}",
+        f"{f['bare_product_search_fn_p50_ms']:.3f}",
+        f"{f['call_tool_overhead_p50_ms']:.3f}",
+    )
+    per_call.add_row(
+        "calculate",
+        f"{f['call_tool_calculate_p50_ms']:.3f}",
+        "-",
+        f"{f['bare_calculate_fn_p50_ms']:.3f}",
+        f"{f['call_tool_calculate_overhead_p50_ms']:.3f}",
+    )
+    console.print(per_call)
     episodes = Table(title="scripted episodes (reset with a generated task + 5 steps)")
     for col in ("episodes/s", "ms / episode", "bare backend ms / episode", "accepted"):
         episodes.add_column(col)
@@ -484,6 +549,10 @@ def main() -> None:
         f"{f['hostile_parse_ratio_200k_vs_2k']:.2f}, target <= 2); baseline: the old regex "
         f"{f['old_regex_parse_2k_ms_per_kb']:.4f} ms/KB at 2 KB, {f['old_regex_parse_20k_ms_per_kb']:.4f} ms/KB "
         f"at 20 KB (ratio {f['old_regex_ratio_20k_vs_2k']:.1f}; 200 KB would take minutes)"
+    )
+    console.print(
+        f"call_tool overhead over the bare product_search function: p50 {f['call_tool_overhead_p50_ms']:.3f} ms "
+        "(target <= 1 ms)"
     )
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}))
 

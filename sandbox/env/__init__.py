@@ -3,6 +3,7 @@
 
 from sandbox.env.core import ENV_VERSION, ProductResearchEnv
 from sandbox.env.events import EnvEvent
+from sandbox.env.per_call import EpisodeScore, PlanMode, ToolStepResult
 from sandbox.env.registration import RESEARCH_ID, SHOPPING_ID, register_envs
 from sandbox.env.shared import clear_shared, shared_backend
 from sandbox.env.spaces import AgentActionSpace, TextSpace
@@ -15,8 +16,11 @@ __all__ = [
     "SHOPPING_ID",
     "AgentActionSpace",
     "EnvEvent",
+    "EpisodeScore",
+    "PlanMode",
     "ProductResearchEnv",
     "TextSpace",
+    "ToolStepResult",
     "clear_shared",
     "register_envs",
     "shared_backend",

@@ -17,6 +17,7 @@ from sandbox.catalog.backend import CatalogBackend
 from sandbox.env.actions import ParsedCall, parse_action
 from sandbox.env.events import EnvEvent
 from sandbox.env.observation import ObservationBudget
+from sandbox.env.per_call import PerCallAPI, PlanMode
 from sandbox.env.prompts import ENV_MARKER, system_prompt, task_message
 from sandbox.env.shared import shared_backend, shared_tasks, shared_web_tools
 from sandbox.env.spaces import AgentActionSpace, TextSpace
@@ -51,7 +52,7 @@ _FORMAT_ERRORS = frozenset(
 )
 
 
-class ProductResearchEnv(gym.Env[str, Any]):
+class ProductResearchEnv(PerCallAPI, gym.Env[str, Any]):
     """Catalog-grounded product research (and ShoppingBench-style shopping) as a Gymnasium environment.
 
     ## Description
@@ -96,7 +97,18 @@ class ProductResearchEnv(gym.Env[str, Any]):
     ## Episode End
 
     Terminated when the final answer is accepted, or rejected after the report revision limit is used up
-    (default: the first attempt plus 6 revisions). Truncated after ``max_steps`` steps.
+    (default: the first attempt plus 6 revisions). Truncated after ``max_steps`` steps, or ended by ``finish()``.
+
+    ## Per-call drivers (RL trainers)
+
+    ``call_tool(name, arguments) -> ToolStepResult`` runs one tool call as one step (``observation``: the tool's
+    result text followed by any supervisor/environment note; ``reward`` (0 until the end), ``terminated``,
+    ``truncated``, ``info``). ``finish(truncated=True) -> EpisodeScore`` (``reward``, ``components``,
+    ``metrics``) scores the episode now, for drivers that stop calling tools; it is idempotent and returns the
+    terminal step's score if the episode already ended. ``plan_mode`` says where the plan comes from:
+    ``"turn"`` (default: the first turn's text), ``"tool"`` (a ``submit_plan(plan)`` tool the supervisor checks;
+    research calls before a plan run, with one reminder per episode) or ``"none"`` (no Plan phase). See
+    :mod:`sandbox.env.per_call`.
 
     ## Arguments
 
@@ -117,6 +129,10 @@ class ProductResearchEnv(gym.Env[str, Any]):
       ``info_messages``: put (a shallow copy of) the full chat in every step's info (default True; the reset
       info always has it). Turn it off for vector envs, where every info is pickled across processes on every
       step: ``gymnasium.make_vec(ID, num_envs=N)`` does so by default; ``info["new_messages"]`` is always there.
+    * ``plan_mode``: ``turn``/``tool``/``none`` (above); ``max_tool_result_chars``: cap on the tool result text
+      the agent reads (records are dropped from the end first, so the JSON stays valid); ``tool_result_fields``:
+      per-tool record fields to keep, e.g. ``{"product_search": ["title", "price"], "visit_product": [...]}``
+      (``id`` is always kept). Both change only the observation; the supervisor and reward see full results.
 
     ## Example
 
@@ -151,6 +167,9 @@ class ProductResearchEnv(gym.Env[str, Any]):
         info_timings: bool = False,
         info_messages: bool = True,
         render_mode: str | None = None,
+        plan_mode: PlanMode = "turn",
+        max_tool_result_chars: int | None = None,
+        tool_result_fields: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         if task_mode not in ("research", "shopping"):
             raise ValueError(f"task_mode must be 'research' or 'shopping', got {task_mode!r}")
@@ -192,6 +211,7 @@ class ProductResearchEnv(gym.Env[str, Any]):
         self.info_timings = info_timings
         self.info_messages = info_messages
         self.render_mode = render_mode
+        self._init_per_call(plan_mode, max_tool_result_chars, tool_result_fields)
         self._toolsets: dict[str, ToolRegistry] = {}
         self.registry = self._toolset(task_mode)
         self.action_space = AgentActionSpace(self.registry.names)
@@ -254,11 +274,13 @@ class ProductResearchEnv(gym.Env[str, Any]):
 
     def _toolset(self, kind: str) -> ToolRegistry:
         if kind not in self._toolsets:
-            self._toolsets[kind] = build_toolset(
-                self.backend,
-                task_kind=kind,
-                web=self.web,
-                page_size=self.page_size,  # type: ignore[arg-type]
+            self._toolsets[kind] = self._with_plan_tool(
+                build_toolset(
+                    self.backend,
+                    task_kind=kind,  # type: ignore[arg-type]
+                    web=self.web,
+                    page_size=self.page_size,
+                )
             )
         return self._toolsets[kind]
 
@@ -301,6 +323,7 @@ class ProductResearchEnv(gym.Env[str, Any]):
         self._task = task
         self.registry = self._toolset(task.kind)
         self._machine = PhaseMachine(self.limits)
+        self._start_per_call()
         self._ctx = SupervisorContext(task=task, backend=self.backend)
         self._steps = 0
         self._actions = 0
@@ -317,7 +340,10 @@ class ProductResearchEnv(gym.Env[str, Any]):
         self._events: list[EnvEvent] = []
         opening = task_message(task)
         self._messages = [
-            {"role": "system", "content": system_prompt(task, self.registry.names, self.snapshot_id)},
+            {
+                "role": "system",
+                "content": system_prompt(task, self.registry.names, self.snapshot_id, self.plan_mode),
+            },
             {"role": "user", "content": opening},
         ]
         self._emit(
@@ -394,16 +420,12 @@ class ProductResearchEnv(gym.Env[str, Any]):
             step_errors.append({"kind": "invalid_action", "error": parsed.error})
             new_messages.append(self._env_message(f"invalid action: {parsed.error}"))
         else:
-            if self._machine.phase is Phase.plan:
-                verdicts.append(("plan", self._check_plan(parsed.content if has_text else None)))
+            plan_verdict = self._plan_turn(parsed.content if has_text else None)
+            if plan_verdict is not None:
+                verdicts.append(("plan", plan_verdict))
             elif not parsed.calls:
                 self._text_only_turns += 1
-                final = FINAL_TOOLS[self._task.kind]
-                new_messages.append(
-                    self._env_message(
-                        f"no tool was called. Call a tool, or give your final answer with {final}."
-                    )
-                )
+                new_messages.append(self._env_message(self._no_tool_note(FINAL_TOOLS[self._task.kind])))
             malformed = failed = False
             for call in parsed.calls:
                 message, outcome, verdict = self._run_call(call)
@@ -420,6 +442,9 @@ class ProductResearchEnv(gym.Env[str, Any]):
                 self._invalid_actions += 1
             if malformed:
                 self._malformed += 1
+            reminder = self._plan_reminder([call.name for call in parsed.calls])
+            if reminder:
+                new_messages.append(self._env_message(reminder))
         feedback_started = time.perf_counter()
         feedback = self._feedback(verdicts)
         if feedback:
@@ -444,7 +469,7 @@ class ProductResearchEnv(gym.Env[str, Any]):
         info["verdicts"] = [{"where": where, **_verdict_data(v)} for where, v in verdicts]
         if terminated or truncated:
             self._over = True
-            reward = self._finish(info, truncated)
+            reward = self._end_episode(info, truncated)
         observation = "\n\n".join(_render_message(m) for m in new_messages)
         self._last_observation = observation
         info["events"] = [e.as_info(self.info_timings) for e in self._events]
@@ -487,10 +512,15 @@ class ProductResearchEnv(gym.Env[str, Any]):
             outcome = ToolRegistry.fail(call.name, None, "malformed_call", call.error)
         else:
             outcome = self.registry.call(call.name, call.arguments)
+        plan_verdict: Verdict | None = None
+        if self._is_plan_call(outcome):
+            outcome, plan_verdict = self._plan_call(outcome)
         if outcome.error_kind is not None:
             self._error_counts[outcome.error_kind] += 1
             if outcome.error_kind == "internal_error":
                 self._internal_errors += 1
+        if self._is_plan_call(outcome):  # a plan is checked as a plan, not as a research call
+            return self._tool_message(call, outcome, started), _Outcome(outcome), plan_verdict
         record = ToolCallRecord(
             index=self._tool_calls,
             step=self._steps,
@@ -562,7 +592,7 @@ class ProductResearchEnv(gym.Env[str, Any]):
             self._ctx.seen_urls.update(result.urls())
 
     def _tool_message(self, call: ParsedCall, outcome: ToolOutcome, started: float) -> dict[str, Any]:
-        content = self._budget.tool_content(outcome.content)
+        content = self._budget.tool_content(self._observed(outcome))
         message = {"role": "tool", "tool_call_id": call.call_id, "name": outcome.name, "content": content}
         self._emit(
             EnvEvent(
