@@ -175,6 +175,9 @@ class PrgymEnvironment(Environment[PrgymAction, PrgymObservation, PrgymState]):
     async def reset_async(
         self, seed: int | None = None, episode_id: str | None = None, **kwargs: Any
     ) -> PrgymObservation:
+        if self._abandoned is not None:
+            # Refuse at once, not in the executor: under a tiny step timeout the refusal itself could time out.
+            return self.reset(seed=seed, episode_id=episode_id, **kwargs)
         return await self._bounded("reset", lambda: self.reset(seed=seed, episode_id=episode_id, **kwargs))
 
     async def step_async(
