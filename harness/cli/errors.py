@@ -75,6 +75,9 @@ class UserErrorGroup(TyperGroup):
     """The root command group: user errors from any sub-command become one line and exit code 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        # ``--debug`` sets PRGYM_DEBUG for this command only: restore it afterwards, so a later in-process
+        # invocation (tests, notebooks) does not inherit tracebacks instead of one-line errors.
+        saved = os.environ.get(DEBUG_ENV)
         try:
             return super().invoke(ctx)
         except (UserError, ValidationError) as exc:
@@ -83,3 +86,8 @@ class UserErrorGroup(TyperGroup):
                 raise
             click.echo(f"error: {line}", err=True)
             ctx.exit(USER_ERROR_EXIT)
+        finally:
+            if saved is None:
+                os.environ.pop(DEBUG_ENV, None)
+            else:
+                os.environ[DEBUG_ENV] = saved

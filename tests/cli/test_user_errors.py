@@ -100,3 +100,19 @@ def test_user_error_text_and_key_error_subclasses() -> None:
     # KeyError would quote its message; the registry's error must read as the sentence it is.
     assert str(UnknownDatasetError("unknown dataset 'x'")) == "unknown dataset 'x'"
     assert isinstance(UnknownDatasetError("x"), KeyError)
+
+
+def test_debug_flag_does_not_leak_into_later_invocations(monkeypatch) -> None:
+    """``prgym --debug`` sets PRGYM_DEBUG for its own command only; the next in-process call gets one line again."""
+    import os
+
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    monkeypatch.delenv("PRGYM_DEBUG", raising=False)
+    runner = CliRunner()
+    runner.invoke(app, ["--debug", "catalog", "stats", "/nonexistent/snapshot"])
+    assert "PRGYM_DEBUG" not in os.environ
+    result = runner.invoke(app, ["catalog", "stats", "/nonexistent/snapshot"])
+    assert result.exit_code == 2
