@@ -2,11 +2,12 @@
 
 from catalog_loader.load import iter_source, iter_sources
 from catalog_loader.presets import SHARED_PRESETS, preset, preset_names
-from catalog_loader.report import Reject, SourceReport
+from catalog_loader.report import FileCounts, Reject, SourceReport
 from catalog_loader.spec import SourceSpec, SpecError, load_spec_file
 
 __all__ = [
     "SHARED_PRESETS",
+    "FileCounts",
     "Reject",
     "SourceReport",
     "SourceSpec",

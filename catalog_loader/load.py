@@ -25,6 +25,7 @@ from catalog_loader.readers import (
     ReaderError,
     csv_header,
     expand_paths,
+    guarded,
     iter_binary_files,
     iter_csv,
     iter_json,
@@ -32,8 +33,9 @@ from catalog_loader.readers import (
     iter_parquet,
     parquet_columns,
     text_stream,
+    too_deep_reason,
 )
-from catalog_loader.report import Reject, SourceReport, short_repr
+from catalog_loader.report import FileCounts, Reject, SourceReport, short_repr
 from catalog_loader.spec import FieldSpec, SourceSpec, SpecError
 from sandbox.catalog.product import Product
 
@@ -644,15 +646,15 @@ def _records_in(compiled: CompiledSpec, path: Path) -> Iterator[tuple[str, Itera
     for display, binary in iter_binary_files(path, spec.zip_members):
         if fmt == "parquet":
             wanted = _parquet_columns(compiled)
-            check_columns(compiled, parquet_columns(binary), display)
+            check_columns(compiled, parquet_columns(binary, display), display)
             binary.seek(0)
-            yield display, iter_parquet(binary, display, wanted)
+            yield display, guarded(iter_parquet(binary, display, wanted), display, parquet=True)
             continue
-        stream = text_stream(binary, spec.encoding, spec.encoding_errors)
+        stream = text_stream(binary, spec.encoding, spec.encoding_errors, display)
         if fmt == "jsonl":
-            yield display, _with_companion(compiled, iter_jsonl(stream, display), display)
+            yield display, guarded(_with_companion(compiled, iter_jsonl(stream, display), display), display)
         elif fmt == "json":
-            yield display, iter_json(stream, display)
+            yield display, guarded(iter_json(stream, display), display)
         else:
             delimiter = spec.delimiter or ("\t" if fmt == "tsv" else ",")
             extra = _companion_columns(compiled)
@@ -669,7 +671,7 @@ def _records_in(compiled: CompiledSpec, path: Path) -> Iterator[tuple[str, Itera
                 columns=spec.columns,
                 on_header=on_header,
             )
-            yield display, _with_companion(compiled, rows, display)
+            yield display, guarded(_with_companion(compiled, rows, display), display)
 
 
 def _parquet_columns(compiled: CompiledSpec) -> list[str] | None:
@@ -693,7 +695,9 @@ def _companion_columns(compiled: CompiledSpec) -> list[str]:
         return []
     delimiter = companion.delimiter or ("\t" if companion.format == "tsv" else ",")
     for _, binary in iter_binary_files(companion.path):
-        return csv_header(text_stream(binary, companion.encoding, "replace"), delimiter, '"')
+        return csv_header(
+            text_stream(binary, companion.encoding, "replace", str(companion.path)), delimiter, '"'
+        )
     return []  # pragma: no cover
 
 
@@ -706,7 +710,7 @@ def _with_companion(compiled: CompiledSpec, rows: Iterator[RawRecord], display: 
     if not companion.path.is_file():
         raise ReaderError(f"companion file not found: {companion.path}")
     for comp_display, binary in iter_binary_files(companion.path):
-        stream = text_stream(binary, companion.encoding, compiled.spec.encoding_errors)
+        stream = text_stream(binary, companion.encoding, compiled.spec.encoding_errors, comp_display)
         if companion.format == "jsonl":
             others = iter_jsonl(stream, comp_display)
         else:
@@ -741,7 +745,6 @@ def _iter_spec(
     spec: SourceSpec, report: SourceReport, on_reject: RejectCallback | None, seen: set[int]
 ) -> Iterator[Product]:
     compiled = compile_spec(spec)
-    record_get = compiled.record_get
     try:
         files = expand_paths(spec.paths)
     except ReaderError as exc:
@@ -749,65 +752,89 @@ def _iter_spec(
     for path in files:
         for display, records in _records_in(compiled, path):
             report.files.append(display)
-            for record in records:
-                if record.data is None:
-                    report.read += 1
-                    report.add_reject(
-                        Reject(
-                            source=spec.name, file=record.file, line=record.line, reason=record.error or "?"
-                        ),
-                        on_reject,
-                    )
-                    continue
-                if record_get is None:
-                    items: Any = (record.data,)
-                else:
-                    selected = record_get(record.data)
-                    if isinstance(selected, dict):
-                        items = (selected,)
-                    elif isinstance(selected, list) and selected:
-                        items = selected
-                    else:
-                        report.read += 1
-                        reason = f"no product under {spec.record_path!r} in this record"
-                        report.add_reject(
-                            Reject(
-                                source=spec.name,
-                                file=record.file,
-                                line=record.line,
-                                field=spec.record_path,
-                                reason=reason,
-                                value=None if selected is _MISSING else short_repr(selected),
-                            ),
-                            on_reject,
-                        )
-                        continue
-                for item in items:
-                    report.read += 1
-                    if not isinstance(item, dict):
-                        report.add_reject(
-                            Reject(
-                                source=spec.name,
-                                file=record.file,
-                                line=record.line,
-                                field=spec.record_path,
-                                reason="expected a JSON object",
-                                value=short_repr(item),
-                            ),
-                            on_reject,
-                        )
-                        continue
-                    result = build_product(compiled, item, record.file, record.line)
-                    if isinstance(result, Reject):
-                        report.add_reject(result, on_reject)
-                        continue
-                    digest = _digest(result.product_id)
-                    if digest in seen:
-                        report.duplicates += 1
-                        continue
-                    seen.add(digest)
-                    report.loaded += 1
-                    yield result
+            counts = FileCounts(file=display)
+            report.per_file.append(counts)
+            before = (report.read, report.loaded, report.rejected, report.duplicates)
+            yield from _iter_records(compiled, records, report, on_reject, seen)
+            counts.read, counts.loaded, counts.rejected, counts.duplicates = (
+                now - then
+                for now, then in zip(
+                    (report.read, report.loaded, report.rejected, report.duplicates), before, strict=True
+                )
+            )
+
+
+def _iter_records(
+    compiled: CompiledSpec,
+    records: Iterator[RawRecord],
+    report: SourceReport,
+    on_reject: RejectCallback | None,
+    seen: set[int],
+) -> Iterator[Product]:
+    """The products of one file's records, each row counted once into ``report``."""
+    spec, record_get = compiled.spec, compiled.record_get
+    for record in records:
+        if record.data is None:
+            report.read += 1
+            report.add_reject(
+                Reject(source=spec.name, file=record.file, line=record.line, reason=record.error or "?"),
+                on_reject,
+            )
+            continue
+        if record_get is None:
+            items: Any = (record.data,)
+        else:
+            selected = record_get(record.data)
+            if isinstance(selected, dict):
+                items = (selected,)
+            elif isinstance(selected, list) and selected:
+                items = selected
+            else:
+                report.read += 1
+                reason = f"no product under {spec.record_path!r} in this record"
+                report.add_reject(
+                    Reject(
+                        source=spec.name,
+                        file=record.file,
+                        line=record.line,
+                        field=spec.record_path,
+                        reason=reason,
+                        value=None if selected is _MISSING else short_repr(selected),
+                    ),
+                    on_reject,
+                )
+                continue
+        for item in items:
+            report.read += 1
+            if not isinstance(item, dict):
+                report.add_reject(
+                    Reject(
+                        source=spec.name,
+                        file=record.file,
+                        line=record.line,
+                        field=spec.record_path,
+                        reason="expected a JSON object",
+                        value=short_repr(item),
+                    ),
+                    on_reject,
+                )
+                continue
+            try:
+                result = build_product(compiled, item, record.file, record.line)
+            except RecursionError:  # a mapped value nested deeper than the parsers can walk
+                result = Reject(
+                    source=spec.name, file=record.file, line=record.line, reason=too_deep_reason()
+                )
+            if isinstance(result, Reject):
+                report.add_reject(result, on_reject)
+                continue
+            digest = _digest(result.product_id)
+            if digest in seen:
+                report.duplicates += 1
+                continue
+            seen.add(digest)
+            report.loaded += 1
+            yield result
 
 
 def iter_source(

@@ -40,8 +40,23 @@ class Reject(BaseModel):
         return f"{where}{what}: {self.reason}{shown}"
 
 
+class FileCounts(BaseModel):
+    """How the rows of one file (or zip member) ended up; ``read == loaded + rejected + duplicates``."""
+
+    file: str
+    read: int = 0
+    loaded: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+
+    @property
+    def reconciles(self) -> bool:
+        return self.read == self.loaded + self.rejected + self.duplicates
+
+
 class SourceReport(BaseModel):
-    """Counts for one source; ``read == loaded + rejected + duplicates`` always holds."""
+    """Counts for one source and for each of its files; ``read == loaded + rejected + duplicates`` always holds,
+    for the source and for every file."""
 
     source: str
     files: list[str] = Field(default_factory=list)
@@ -49,11 +64,17 @@ class SourceReport(BaseModel):
     loaded: int = 0
     rejected: int = 0
     duplicates: int = 0
+    per_file: list[FileCounts] = Field(default_factory=list)
     first_rejects: list[Reject] = Field(default_factory=list)
 
     @property
     def reconciles(self) -> bool:
-        return self.read == self.loaded + self.rejected + self.duplicates
+        """The source's counts add up, each file's do, and the files sum to the source."""
+        if self.read != self.loaded + self.rejected + self.duplicates:
+            return False
+        if not all(f.reconciles for f in self.per_file):
+            return False
+        return sum(f.read for f in self.per_file) == self.read
 
     def add_reject(self, reject: Reject, on_reject: Callable[[Reject], None] | None = None) -> None:
         """Count a rejected row, keep it if it is among the first few, and pass it on."""
