@@ -1,8 +1,9 @@
 """Sources in, snapshot out: the pipeline behind ``prgym catalog build``.
 
 Products stream from the loaders into the store (memory stays flat), the snapshot id is hashed from the stored
-records, then the lexical index is built from the store. The snapshot is written to a temporary directory and
-moved into place at the end, so an interrupted build never leaves a half-written snapshot behind.
+records, then the lexical index is built from the store. The snapshot (rejects and optional dense index
+included) is written to a staging directory and moved into place at the end, so a failed or interrupted build
+leaves the previous snapshot as it was and never a half-written one.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sandbox.catalog.snapshot import (
     SnapshotManifest,
     SourceCounts,
     compute_snapshot_id,
+    read_manifest,
     write_manifest,
 )
 from sandbox.catalog.store import ProductStoreWriter
@@ -58,22 +60,36 @@ def _progress(enabled: bool) -> Progress:
     )
 
 
-def write_snapshot(
+def staging_dir(out_dir: Path) -> Path:
+    """Where a build of ``out_dir`` is written before it replaces ``out_dir`` (a fresh, empty folder)."""
+    work_dir = Path(out_dir).with_name(Path(out_dir).name + ".building")
+    shutil.rmtree(work_dir, ignore_errors=True)
+    work_dir.mkdir(parents=True)
+    return work_dir
+
+
+def publish_snapshot(work_dir: Path, out_dir: Path) -> None:
+    """Move a finished build into place: the old snapshot stays whole until the new one is complete."""
+    old = out_dir.with_name(out_dir.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out_dir.exists():
+        out_dir.replace(old)
+    work_dir.replace(out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def stage_snapshot(
     products: Iterable[Product],
-    out_dir: Path,
+    work_dir: Path,
     *,
     sources: Callable[[], list[SourceCounts]] = list,
     show_progress: bool = False,
 ) -> tuple[SnapshotManifest, float, float]:
-    """Write ``products`` as a snapshot at ``out_dir`` (replacing one that is there).
+    """Write ``products`` as a complete snapshot in the (existing) folder ``work_dir``.
 
     ``sources`` is called after the products are consumed, when the loaders' counts are final.
     Returns the manifest and the seconds spent loading and indexing.
     """
-    out_dir = Path(out_dir)
-    work_dir = out_dir.with_name(out_dir.name + ".building")
-    shutil.rmtree(work_dir, ignore_errors=True)
-    work_dir.mkdir(parents=True)
     writer = ProductStoreWriter(work_dir)
     with _progress(show_progress) as progress:
         started = time.perf_counter()
@@ -88,7 +104,6 @@ def write_snapshot(
                     progress.update(task, completed=count, rate=f"{rate:,.0f}/s")
         except BaseException:
             writer.abort()
-            shutil.rmtree(work_dir, ignore_errors=True)
             raise
         n_products = writer.finish()
         progress.update(task, completed=count, total=count, rate="")
@@ -103,33 +118,68 @@ def write_snapshot(
         manifest.lexical = build_lexical_index(snapshot, progress=lambda n: progress.advance(task, n))
         index_seconds = time.perf_counter() - started
     write_manifest(work_dir, manifest)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    work_dir.replace(out_dir)
     return manifest, load_seconds, index_seconds
 
 
-def build_snapshot(specs: Sequence[SourceSpec], out_dir: Path, *, show_progress: bool = False) -> BuildResult:
-    """Load every source spec and write one merged snapshot; every reject goes to ``rejects.jsonl`` inside it."""
+def write_snapshot(
+    products: Iterable[Product],
+    out_dir: Path,
+    *,
+    sources: Callable[[], list[SourceCounts]] = list,
+    show_progress: bool = False,
+) -> tuple[SnapshotManifest, float, float]:
+    """Write ``products`` as a snapshot at ``out_dir``, replacing one that is there only once it is complete."""
+    out_dir = Path(out_dir)
+    work_dir = staging_dir(out_dir)
+    try:
+        result = stage_snapshot(products, work_dir, sources=sources, show_progress=show_progress)
+        publish_snapshot(work_dir, out_dir)
+    except BaseException:
+        shutil.rmtree(work_dir, ignore_errors=True)
+        raise
+    return result
+
+
+def build_snapshot(
+    specs: Sequence[SourceSpec],
+    out_dir: Path,
+    *,
+    show_progress: bool = False,
+    before_publish: Callable[[Path], None] | None = None,
+) -> BuildResult:
+    """Load every source spec and write one merged snapshot; every reject goes to ``rejects.jsonl`` inside it.
+
+    Everything is written to a staging folder first; ``before_publish(staging)`` may add to it (the dense index).
+    Only a complete build replaces ``out_dir``: a failed or interrupted one leaves the previous snapshot as it
+    was and no files behind.
+    """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    rejects_tmp = out_dir.with_name(out_dir.name + ".rejects.jsonl")
-    with rejects_tmp.open("w", encoding="utf-8") as rejects_file:
+    work_dir = staging_dir(out_dir)
+    try:
+        with (work_dir / REJECTS_FILENAME).open("w", encoding="utf-8") as rejects_file:
 
-        def on_reject(reject: Reject) -> None:
-            rejects_file.write(reject.model_dump_json() + "\n")
+            def on_reject(reject: Reject) -> None:
+                rejects_file.write(reject.model_dump_json() + "\n")
 
-        reports, products = iter_sources(specs, on_reject=on_reject)
+            reports, products = iter_sources(specs, on_reject=on_reject)
 
-        def counts() -> list[SourceCounts]:
-            return [
-                SourceCounts.model_validate(r.model_dump(include=set(SourceCounts.model_fields)))
-                for r in reports
-            ]
+            def counts() -> list[SourceCounts]:
+                return [
+                    SourceCounts.model_validate(r.model_dump(include=set(SourceCounts.model_fields)))
+                    for r in reports
+                ]
 
-        manifest, load_s, index_s = write_snapshot(
-            products, out_dir, sources=counts, show_progress=show_progress
-        )
-    rejects_tmp.replace(out_dir / REJECTS_FILENAME)
+            manifest, load_s, index_s = stage_snapshot(
+                products, work_dir, sources=counts, show_progress=show_progress
+            )
+        if before_publish is not None:
+            before_publish(work_dir)
+            manifest = read_manifest(work_dir)
+        publish_snapshot(work_dir, out_dir)
+    except BaseException:
+        shutil.rmtree(work_dir, ignore_errors=True)
+        raise
     return BuildResult(
         snapshot_dir=out_dir, manifest=manifest, reports=reports, load_seconds=load_s, index_seconds=index_s
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,7 +22,9 @@ console = Console()
 
 @app.command()
 def build(
-    out: Path = typer.Option(Path("snapshots/combined"), "--out", "-o", help="Snapshot directory to write."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Snapshot directory to write (e.g. snapshots/combined)."
+    ),
     preset: list[str] = typer.Option(
         None, "--preset", "-p", help="Preset source(s); default: every catalog in the data home."
     ),
@@ -34,6 +35,9 @@ def build(
         help="Folder with the sample datasets (default: $PRGYM_DATA_DIR or the data home).",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    force: bool = typer.Option(
+        False, "--force", help="Replace a snapshot at --out that was built from other sources."
+    ),
     dense: bool = typer.Option(
         False, "--dense", help="Also embed the products and build the FAISS index (needs prgym[dense])."
     ),
@@ -47,7 +51,12 @@ def build(
         "auto", help="FAISS index: auto (exact below a size, HNSW above), flat, hnsw, ivf."
     ),
 ) -> None:
-    """Load sources into one catalog snapshot and print per-source counts and rejects."""
+    """Load sources into one catalog snapshot and print per-source counts and rejects.
+
+    The new snapshot (and its dense index) is written aside and replaces --out only when complete: a failed or
+    interrupted build leaves the previous one usable, and vectors encoded before an interruption are kept in
+    ``<out>.dense-partial/`` for the next run.
+    """
     from catalog_loader.build import build_snapshot
     from catalog_loader.datasets import DATASET_NAMES
     from catalog_loader.fetch import ensure_datasets
@@ -62,6 +71,7 @@ def build(
             f"unknown preset {', '.join(map(repr, unknown))}",
             hint=f"valid presets: {', '.join(preset_names())}",
         )
+    dense_config = _dense_config(dense_model, dense_dtype, dense_index) if dense else None
     if dense:  # check the extra before building anything
         from sandbox.catalog.dense.embedder import check_dense_dependencies
 
@@ -76,36 +86,81 @@ def build(
         root = ensure_datasets([n for n in names if n in DATASET_NAMES], data_dir, progress=progress)
         for name in names:
             specs.extend(preset_specs(name, root))
-    # A rebuild replaces the snapshot directory; keep its embeddings aside so unchanged products are not re-encoded.
-    previous_dense = out.with_name(f".{out.name}.dense-previous")
-    shutil.rmtree(previous_dense, ignore_errors=True)
-    if dense and (out / "dense").is_dir():
-        (out / "dense").rename(previous_dense)
+    check_replaceable(out, sorted({s.name for s in specs}), force=force)
+
+    resume = out.with_name(out.name + ".dense-partial")
+
+    dense_lines: list[str] = []
+
+    def add_dense(staging: Path) -> None:
+        # The previous snapshot's vectors (and an interrupted run's) are a cache: unchanged products are not
+        # encoded again.
+        dense_lines.append(_build_dense(staging, dense_config, [out], resume, progress))
+
     try:
-        result = build_snapshot(specs, out, show_progress=progress)
-        _print_build_summary(result)
-        if dense:
-            _build_dense(out, dense_model, dense_dtype, dense_index, previous_dense, progress)
-    finally:
-        shutil.rmtree(previous_dense, ignore_errors=True)
+        result = build_snapshot(
+            specs, out, show_progress=progress, before_publish=(add_dense if dense else None)
+        )
+    except KeyboardInterrupt:
+        kept = f"; the vectors encoded so far are kept in {resume}" if dense and resume.is_dir() else ""
+        state = (
+            f"the previous snapshot at {out} is unchanged"
+            if out.exists()
+            else f"nothing was written to {out}"
+        )
+        raise UserError(f"interrupted: {state}{kept}", hint="run the same command again to resume") from None
+    _print_build_summary(result)
+    for line in dense_lines:
+        console.print(line)
 
 
-def _build_dense(
-    out: Path, model: str | None, dtype: str, index: str, previous: Path, progress: bool
-) -> None:
-    from sandbox.catalog.dense import DenseConfig, build_dense_index
+def check_replaceable(out: Path, sources: list[str], *, force: bool) -> None:
+    """Refuse to replace a folder that is not a snapshot, or (without ``--force``) one built from other sources."""
+    if not out.exists():
+        return
+    from sandbox.catalog.snapshot import MANIFEST_FILENAME, read_manifest
+
+    if not out.is_dir() or (not (out / MANIFEST_FILENAME).is_file() and any(out.iterdir())):
+        raise UserError(
+            f"{out} exists and is not a catalog snapshot; nothing was written",
+            hint="choose another --out",
+        )
+    if force or not (out / MANIFEST_FILENAME).is_file():
+        return
+    try:
+        built_from = sorted({s.source for s in read_manifest(out).sources})
+    except UserError:
+        built_from = []
+    if built_from != sources:
+        had = ", ".join(built_from) or "unreadable sources"
+        raise UserError(
+            f"{out} holds a snapshot built from {had}, not from {', '.join(sources)}; nothing was written",
+            hint="choose another --out, or pass --force to replace it",
+        )
+
+
+def _dense_config(model: str | None, dtype: str, index: str):
+    from sandbox.catalog.dense import DenseConfig
 
     settings = {"dtype": dtype, "index": index} | ({"model": model} if model else {})
     try:
-        config = DenseConfig(**settings)
+        return DenseConfig(**settings)
     except ValidationError as exc:
         raise UserError(describe_validation_error(exc, "dense settings")) from exc
-    reuse = [previous] if previous.is_dir() else []
-    manifest = build_dense_index(out, config, reuse_from=reuse, progress=progress)
-    console.print(
+
+
+def _build_dense(staging: Path, config, reuse: list[Path], resume: Path, progress: bool) -> str:
+    from sandbox.catalog.dense import build_dense_index
+
+    manifest = build_dense_index(
+        staging, config, reuse_from=[p for p in reuse if p.is_dir()], progress=progress, resume_dir=resume
+    )
+    # build_seconds already includes the encoding (it is the whole dense step).
+    return (
         f"dense index: {manifest.count:,} vectors of {manifest.dimension} dims ({manifest.dtype}, "
-        f"{getattr(manifest.index.kind, 'value', manifest.index.kind)}), model {manifest.model.model_id}; encoded {manifest.encoded:,}, "
-        f"reused {manifest.reused:,} in {manifest.encode_seconds + manifest.build_seconds:.1f} s"
+        f"{getattr(manifest.index.kind, 'value', manifest.index.kind)}), model {manifest.model.model_id}; "
+        f"encoded {manifest.encoded:,}, reused {manifest.reused:,} in {manifest.build_seconds:.1f} s "
+        f"(encoding {manifest.encode_seconds:.1f} s)"
     )
 
 

@@ -7,7 +7,8 @@ replaces the old one only when complete, then records the dense manifest in ``ma
 Re-encoding is avoided in two ways: the snapshot's own previous ``dense/`` folder is a cache, and ``reuse_from``
 names more (for example the previous snapshot when a build writes a fresh directory). With the model unchanged,
 a product is encoded only if its embedded text (``product_text``) changed; an unchanged rebuild does not even
-load the model.
+load the model. Encoding runs in chunks: when it fails or is interrupted, the vectors finished so far go to
+``resume_dir`` (a cache like any other), so the next build starts where this one stopped.
 """
 
 from __future__ import annotations
@@ -25,13 +26,22 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from sandbox.catalog.dense.config import DenseConfig
 from sandbox.catalog.dense.embedder import Embedder, resolve_model
-from sandbox.catalog.dense.embedding_cache import CACHE_META, open_caches, text_keys, write_cache
+from sandbox.catalog.dense.embedding_cache import (
+    CACHE_META,
+    EmbeddingCache,
+    open_caches,
+    text_keys,
+    write_cache,
+)
 from sandbox.catalog.dense.faiss_index import DenseIndex, build_index
 from sandbox.catalog.dense.filter_columns import FilterColumnsBuilder
 from sandbox.catalog.dense.manifest import DENSE_DIRNAME, DENSE_EXTRAS_KEY, DenseManifest, cache_model_key
 from sandbox.catalog.dense.text import TEXT_FORMAT, product_text
 from sandbox.catalog.snapshot import Snapshot
 from sandbox.progress import ProgressBar
+
+#: Texts encoded between two points where an interrupted build can resume.
+RESUME_CHUNK = 4096
 
 
 def _cache_dir(path: Path | str) -> Path:
@@ -59,11 +69,14 @@ def build_dense_index(
     reuse_from: Sequence[Path | str] = (),
     progress: bool = True,
     embedder: Embedder | None = None,
+    resume_dir: Path | str | None = None,
 ) -> DenseManifest:
     """Embed, index and record the dense index of the snapshot at ``snapshot_dir``; returns what was recorded.
 
     ``reuse_from``: more snapshot directories or cache directories whose vectors may be reused.
     ``embedder``: an already loaded embedder (its model overrides ``config.model``).
+    ``resume_dir``: a cache folder that keeps the vectors encoded so far when encoding fails or is interrupted
+    (and is read back by the next build); it is removed once the index is complete.
     """
     config = config or DenseConfig()
     snapshot = Snapshot(snapshot_dir)
@@ -81,9 +94,10 @@ def build_dense_index(
         raise ValueError(f"snapshot {snapshot.dir} holds no products; nothing to embed")
     keys = text_keys(model_key, texts)
 
+    resume = [Path(resume_dir)] if resume_dir is not None else []
     caches = [
         c
-        for c in open_caches([snapshot.dir / DENSE_DIRNAME, *(_cache_dir(p) for p in reuse_from)])
+        for c in open_caches([snapshot.dir / DENSE_DIRNAME, *(_cache_dir(p) for p in [*reuse_from, *resume])])
         if c.usable_for(model_key, None, config.dtype)
     ]
     dimension = caches[0].meta.dimension if caches else None
@@ -106,18 +120,35 @@ def build_dense_index(
     if len(missing):
         # Encode each distinct text once (catalogs repeat titles: the same product sold by several shops).
         _, first, inverse = np.unique(keys[missing], return_index=True, return_inverse=True)
-        unique_texts = [texts[i] for i in missing[first]]
+        unique_rows = missing[first]
         embedder = embedder or Embedder(spec, device=config.device, batch_size=config.batch_size)
-        with _progress(progress) as bar:
-            task = bar.add_task(f"embedding ({spec.model_id})", total=len(unique_texts), rate="")
+        encoded_vectors = None
+        done = 0
+        try:
+            with _progress(progress) as bar:
+                task = bar.add_task(f"embedding ({spec.model_id})", total=len(unique_rows), rate="")
 
-            def advance(n: int) -> None:
-                bar.advance(task, n)
-                elapsed = time.perf_counter() - encode_started
-                done = bar.tasks[0].completed
-                bar.update(task, rate=f"{done / max(elapsed, 1e-9):,.0f} texts/s")
+                def advance(n: int) -> None:
+                    bar.advance(task, n)
+                    elapsed = time.perf_counter() - encode_started
+                    bar.update(task, rate=f"{bar.tasks[0].completed / max(elapsed, 1e-9):,.0f} texts/s")
 
-            encoded_vectors = embedder.encode(unique_texts, progress=advance)
+                # Chunks (shortest texts first, so batches pad little), so that an interruption keeps what was
+                # encoded: it is saved to ``resume_dir`` below.
+                order = np.argsort([len(texts[i]) for i in unique_rows], kind="stable")
+                for start in range(0, len(order), RESUME_CHUNK):
+                    part = order[start : start + RESUME_CHUNK]
+                    chunk = embedder.encode([texts[i] for i in unique_rows[part]], progress=advance)
+                    if encoded_vectors is None:
+                        encoded_vectors = np.zeros((len(unique_rows), chunk.shape[1]), dtype=np.float32)
+                    encoded_vectors[part] = chunk
+                    done = start + len(part)
+        except BaseException:
+            if resume_dir is not None and done and encoded_vectors is not None:
+                kept = order[:done]
+                _save_resume(Path(resume_dir), model_key, keys[unique_rows[kept]], encoded_vectors[kept])
+            raise
+        assert encoded_vectors is not None
         if vectors is None:
             dimension = encoded_vectors.shape[1]
             vectors = np.zeros((count, dimension), dtype=np.float32)
@@ -127,7 +158,7 @@ def build_dense_index(
                 f"recorded {dimension} for the same model key; delete {snapshot.dir / DENSE_DIRNAME} and rebuild"
             )
         vectors[missing] = encoded_vectors[inverse.reshape(-1)]
-        texts_encoded = len(unique_texts)
+        texts_encoded = len(unique_rows)
     else:
         texts_encoded = 0
     encode_seconds = time.perf_counter() - encode_started
@@ -168,4 +199,20 @@ def build_dense_index(
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
     snapshot.update_extras(DENSE_EXTRAS_KEY, manifest.model_dump(mode="json"))
+    if resume_dir is not None:
+        shutil.rmtree(resume_dir, ignore_errors=True)
     return manifest
+
+
+def _save_resume(directory: Path, model_key: str, keys: np.ndarray, vectors: np.ndarray) -> None:
+    """Add freshly encoded vectors to the resume cache (merged with what an earlier interrupted run kept)."""
+    previous = EmbeddingCache.open(directory)
+    if (
+        previous is not None
+        and previous.meta.model_key == model_key
+        and previous.meta.dimension == vectors.shape[1]
+    ):
+        keep = previous.lookup(keys) < 0
+        keys = np.concatenate([np.asarray(previous.keys, dtype=np.uint64), keys[keep]])
+        vectors = np.concatenate([previous.rows(np.arange(len(previous))), vectors[keep]])
+    write_cache(directory, model_key, keys, vectors, "float32")
