@@ -82,7 +82,7 @@ def synthesize(
 
 def write_suite(backend, config: SynthesisConfig, out: Path, writer, progress: bool):
     """Synthesize with a progress bar, print skipped-intent messages, save the task set; returns the report."""
-    total = sum(v for k, v in config.counts.items() if k != "knowledge")
+    total = sum(v for k, v in config.counts.items() if k != "knowledge" or config.web_corpus)
     bar = ProgressBar(
         TextColumn("[bold]synthesize"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=console, disable=not progress,

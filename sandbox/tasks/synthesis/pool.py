@@ -69,22 +69,25 @@ class CatalogPool:
     def __len__(self) -> int:
         return len(self.products)
 
+    def title_cosines(self, text: str) -> np.ndarray:
+        """The scorer's token cosine between ``text`` and every product title, from the token index."""
+        counts = Counter(_TOKEN.findall(text.casefold()))
+        dots = np.zeros(len(self.products))
+        for token, count in counts.items():
+            if token in self.postings:
+                where, there = self.postings[token]
+                dots[where] += count * there
+        norm = math.sqrt(sum(c * c for c in counts.values()))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.norms > 0, dots / (self.norms * max(norm, 1e-12)), 0.0)
+
     def candidates(self, target: ShoppingTarget, threshold: float = TITLE_THRESHOLD) -> np.ndarray:
         """Indices of products that pass the necessary conditions: every target title at the similarity
         threshold (less a rounding margin; the reference filter decides the borderline ones) and the price in
         every range."""
         keep_title = np.ones(len(self.products), dtype=bool)
         for title in target.titles:
-            counts = Counter(_TOKEN.findall(title.casefold()))
-            dots = np.zeros(len(self.products))
-            for token, count in counts.items():
-                if token in self.postings:
-                    where, there = self.postings[token]
-                    dots[where] += count * there
-            norm = math.sqrt(sum(c * c for c in counts.values()))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                cosine = np.where(self.norms > 0, dots / (self.norms * max(norm, 1e-12)), 0.0)
-            keep_title &= cosine >= threshold - 1e-6
+            keep_title &= self.title_cosines(title) >= threshold - 1e-6
         idx = np.flatnonzero(keep_title)
         prices = self.prices[idx]
         keep = np.ones(len(idx), dtype=bool)

@@ -10,7 +10,8 @@ Intents:
   voucher with a threshold, and a budget that is met after the voucher and not before (``needs_voucher``) or,
   the reverse, met before it while the voucher does not apply (``voucher_not_needed``: the total is below the
   threshold);
-* ``knowledge``: needs a web corpus or recorded cache; without one it is skipped with a message.
+* ``knowledge``: a fact read from a page of a configured web corpus or recorded cache decides which product
+  fits (:mod:`.knowledge`); without a corpus the intent is skipped with a message.
 
 Every candidate task is checked before it is accepted, and rejected with a reason otherwise: the targets pass
 the reference filter and the oracle answer (the targets) succeeds under the task's scoring (``target_fails``);
@@ -25,6 +26,7 @@ seed, catalog and writer give a byte-identical file.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -38,6 +40,15 @@ from sandbox.catalog.backend import CatalogBackend
 from sandbox.catalog.product import Product
 from sandbox.rewards.shoppingbench import price_after_voucher, score_shopping_task
 from sandbox.tasks.models import PriceRange, ShoppingTarget, ShoppingTask, Voucher, format_money
+from sandbox.tasks.synthesis.knowledge import (
+    KnowledgeIndex,
+    KnowledgeSource,
+    contains_words,
+    knowledge_counts,
+    knowledge_task,
+    sample_knowledge,
+    web_satisfies,
+)
 from sandbox.tasks.synthesis.pool import CatalogPool, reachable, satisfies, target_of_id
 from sandbox.tasks.synthesis.writer import (
     ItemRequirements,
@@ -51,14 +62,10 @@ Intent = Literal["product", "shop", "voucher", "knowledge"]
 INTENTS: tuple[Intent, ...] = ("product", "shop", "voucher", "knowledge")
 _TASK_TYPE = {"product": "product", "shop": "shop", "voucher": "voucher", "knowledge": "web"}
 MAX_VALUE_CHARS = 40
+_WORD = re.compile(r"[0-9a-z]+")
 KNOWLEDGE_SKIPPED = (
     "knowledge intent skipped: it needs a web corpus or a recorded web cache to ground the fact "
     "(configure one with `prgym web`); no knowledge tasks were written"
-)
-
-KNOWLEDGE_UNSUPPORTED = (
-    "knowledge intent skipped: writing knowledge tasks from a web corpus is not built yet; "
-    "no knowledge tasks were written"
 )
 
 
@@ -104,6 +111,10 @@ class _Reject(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.casefold())
 
 
 def _number(value: float) -> str:
@@ -211,6 +222,8 @@ class _Synthesizer:
             [i for i, p in enumerate(pool.products) if p.price is not None], dtype=np.int64
         )
         self.shop_names = sorted(pool.shops)
+        self.knowledge: KnowledgeIndex | None = None
+        self.knowledge_seen: set[tuple[str, str]] = set()
 
     def products_for(self, intent: Intent, rng: np.random.Generator) -> list[Product]:
         products = self.pool.products
@@ -236,6 +249,8 @@ class _Synthesizer:
 
     def candidate(self, intent: Intent, index: int, attempt: int) -> ShoppingTask:
         rng = np.random.default_rng([self.config.seed, INTENTS.index(intent), index, attempt])
+        if intent == "knowledge":
+            return self.knowledge_candidate(index, attempt, rng)
         products = self.products_for(intent, rng)
         if len({p.currency for p in products}) > 1:
             raise _Reject("mixed_currencies")
@@ -301,6 +316,62 @@ class _Synthesizer:
             raise _Reject("target_fails")
         return task
 
+    def knowledge_candidate(self, index: int, attempt: int, rng: np.random.Generator) -> ShoppingTask:
+        assert self.knowledge is not None
+        picked, product = sample_knowledge(self.knowledge, rng)
+        fact = picked.fact
+        if len(_words(picked.described)) < 2:
+            raise _Reject("nothing_left_to_describe")
+        item = ItemRequirements(
+            requirements=[
+                Requirement(kind="title", phrase=picked.described, terms=[picked.described]),
+            ]
+        )
+        cue = Requirement(
+            kind="knowledge",
+            phrase=f"its title or description must give the {fact.label.casefold()} stated on the page {fact.url}",
+            terms=[fact.url, fact.label],
+        )
+        query = self.writer.write([item], [cue], seed=int(rng.integers(1 << 30)))
+        if missing_requirements(query, [item], [cue]):
+            raise _Reject("writer_missed_requirement")
+        if contains_words(query, fact.value):
+            raise _Reject("answer_leaked")
+        meta = {
+            "source": "synthesis",
+            "intent": "knowledge",
+            "writer": self.writer.name,
+            "seed": self.config.seed,
+            "attempt": attempt,
+            "snapshot_id": getattr(self.backend, "snapshot_id", None),
+            "requirements": [picked.described, cue.phrase],
+            "knowledge": {"url": fact.url, "label": fact.label, "in": picked.where},
+            "web_source": self.knowledge.source.name,
+        }
+        task = knowledge_task(
+            product, fact, task_id=f"syn-knowledge-s{self.config.seed}-{index:05d}", query=query, meta=meta
+        )
+        key = (product.product_id, fact.value.casefold())
+        if key in self.knowledge_seen:
+            raise _Reject("duplicate_target")
+        if not web_satisfies(product, task):
+            raise _Reject("target_fails")
+        others, distractors = knowledge_counts(self.pool, task, picked.described)
+        if len(others) > self.config.max_satisfying:
+            raise _Reject("too_many_satisfying")
+        if distractors == 0:
+            raise _Reject("knowledge_not_needed")
+        probe = ShoppingTarget(product_id=task.items[0].product_id, titles=[picked.described])
+        if not reachable(self.backend, probe, {product.product_id, *others}):
+            raise _Reject("unreachable")
+        task.meta.update(
+            n_satisfying=len(others), n_satisfying_items=[len(others)], n_distractors=distractors
+        )
+        if not score_shopping_task(task, [product]).success:
+            raise _Reject("target_fails")
+        self.knowledge_seen.add(key)
+        return task
+
 
 def synthesize_tasks(
     backend: CatalogBackend,
@@ -324,8 +395,20 @@ def synthesize_tasks(
         if count <= 0:
             continue
         if intent == "knowledge":
-            report.messages.append(KNOWLEDGE_SKIPPED if not config.web_corpus else KNOWLEDGE_UNSUPPORTED)
-            continue
+            if not config.web_corpus:
+                report.messages.append(KNOWLEDGE_SKIPPED)
+                continue
+            started = time.perf_counter()
+            synth.knowledge = KnowledgeIndex(pool, KnowledgeSource.open(config.web_corpus))
+            if not synth.knowledge.matches:
+                report.messages.append(
+                    f"knowledge intent skipped: no fact of the {len(synth.knowledge.source.pages)} pages in "
+                    f"{config.web_corpus} names a catalog product; no knowledge tasks were written"
+                )
+                continue
+            setup = time.perf_counter() - started
+        else:
+            setup = 0.0
         started = time.perf_counter()
         reasons: Counter[str] = Counter()
         attempts = accepted = 0
@@ -351,5 +434,5 @@ def synthesize_tasks(
         report.attempts[intent] = attempts
         report.accepted[intent] = accepted
         report.rejections[intent] = dict(sorted(reasons.items()))
-        report.seconds[intent] = time.perf_counter() - started
+        report.seconds[intent] = time.perf_counter() - started + setup
     return report
