@@ -34,15 +34,18 @@ def parse_counts(spec: str) -> dict[str, int]:
 
 
 def make_writer(writer: str, llm_config: Path | None, llm_set: list[str] | None):
-    if writer == "template":
+    from harness.llm.spec import model_of
+
+    try:
+        model = model_of(writer, flag="--writer", alternatives=("template",))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if model is None:
         return None
-    if not writer.startswith("openai:") or not writer[len("openai:") :]:
-        raise UserError(f"--writer {writer!r}: unknown writer", hint="use template or openai:MODEL")
     from harness.llm.client import LLMClient
     from harness.llm.config import load_llm_config
     from harness.user_agent.shopping_writer import LLMWriter
 
-    model = writer[len("openai:") :]
     config = load_llm_config("user_agent", file=llm_config, overrides=[*(llm_set or []), f"model={model}"])
     return LLMWriter(LLMClient(config), model)
 
@@ -72,7 +75,11 @@ def synthesize(
         counts=parse_counts(n), seed=seed, max_satisfying=max_satisfying, web_corpus=web_corpus
     )  # type: ignore[arg-type]
     query_writer = make_writer(writer, llm_config, llm_set)
-    report = write_suite(shared_backend(catalog), config, out, query_writer, progress)
+    try:
+        report = write_suite(shared_backend(catalog), config, out, query_writer, progress)
+    finally:
+        if query_writer is not None:
+            query_writer.close()
     console.print(
         f"wrote {len(report.tasks)} tasks to {out} (accept rate {report.accept_rate:.2f}; "
         f"rejections {report.rejections})",

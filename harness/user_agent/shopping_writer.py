@@ -21,11 +21,28 @@ and add connecting words). Answer with the request text only.
 
 
 class LLMWriter:
-    """Writes the query with a chat model; synchronous (the synthesizer is), one request per candidate task."""
+    """Writes the query with a chat model; synchronous (the synthesizer is), one request per candidate task.
+
+    The client's HTTP session belongs to the event loop it first ran on, so the writer keeps one private loop
+    for all its calls (a fresh ``asyncio.run`` per call would leave the session on a closed loop); ``close``
+    closes the client on that loop, then the loop.
+    """
 
     def __init__(self, client: LLMClient, model: str) -> None:
         self.client = client
         self.name = f"openai:{model}"
+        self._loop = asyncio.new_event_loop()
+
+    def close(self) -> None:
+        if not self._loop.is_closed():
+            self._loop.run_until_complete(self.client.aclose())
+            self._loop.close()
+
+    def __enter__(self) -> LLMWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def write(self, items: Sequence[ItemRequirements], task_level: Sequence[Requirement], seed: int) -> str:
         lines = []
@@ -34,5 +51,5 @@ class LLMWriter:
             lines += [f"- {prefix}{r.kind}: {r.phrase}" for r in item.requirements]
         lines += [f"- {r.kind}: {r.phrase}" for r in task_level]
         messages = [{"role": "user", "content": PROMPT.format(requirements="\n".join(lines))}]
-        result = asyncio.run(self.client.chat(messages, None, seed=seed))
+        result = self._loop.run_until_complete(self.client.chat(messages, None, seed=seed))
         return str(result.message.get("content") or "").strip()
