@@ -310,6 +310,7 @@ def internalize(
             "episode_id": trace.episode_id,
             "task_id": trace.task_id,
             "task_kind": trace.task_kind,
+            "split": (trace.task or {}).get("split"),
             "teacher": trace.teacher,
             "seed": trace.seed,
             "catalog_snapshot": trace.catalog_snapshot,

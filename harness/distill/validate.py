@@ -2,7 +2,8 @@
 
 * every assistant ``tool_call`` is answered by exactly one ``tool`` message with its id, in call order, right
   after the assistant turn; call ids are unique in the sample;
-* ``arguments`` is a JSON string of an object that validates against the tool's JSON schema (from ``tools``);
+* ``arguments`` is a JSON object, or a JSON string of one (both forms are exported: ``--arguments``), that
+  validates against the tool's JSON schema (from ``tools``);
 * roles follow a legal order: optional system first, then a user turn, then assistant turns each followed by
   their tool results, user turns only after a turn without calls, ending with an assistant turn;
 * no supervisor text: no message named ``supervisor``/``environment``, no ``[supervisor]``/``[environment]``
@@ -111,6 +112,8 @@ def _texts(message: Mapping[str, Any]) -> list[str]:
         function = call.get("function") if isinstance(call, Mapping) else None
         if isinstance(function, Mapping) and isinstance(function.get("arguments"), str):
             out.append(function["arguments"])
+        elif isinstance(function, Mapping) and isinstance(function.get("arguments"), Mapping):
+            out.append(json.dumps(function["arguments"], ensure_ascii=False))
     return out
 
 
@@ -136,15 +139,22 @@ def _check_call(
         )
         return call_id
     arguments = function.get("arguments")
-    if not isinstance(arguments, str):
+    if isinstance(arguments, Mapping):
+        parsed: Any = dict(arguments)
+    elif isinstance(arguments, str):
+        try:
+            parsed = json.loads(arguments)
+        except ValueError as exc:
+            issues.append(Issue(code="bad_arguments_json", where=where, detail=f"{name}: {exc}"))
+            return call_id
+    else:
         issues.append(
-            Issue(code="bad_arguments_json", where=where, detail=f"{name}: arguments must be a JSON string")
+            Issue(
+                code="bad_arguments_json",
+                where=where,
+                detail=f"{name}: arguments must be a JSON object or a JSON string of one",
+            )
         )
-        return call_id
-    try:
-        parsed = json.loads(arguments)
-    except ValueError as exc:
-        issues.append(Issue(code="bad_arguments_json", where=where, detail=f"{name}: {exc}"))
         return call_id
     errors = sorted(_validator(schemas[name]).iter_errors(parsed), key=lambda e: list(e.path))
     if errors:

@@ -30,6 +30,8 @@ from sandbox.tasks.models import ResearchTask, Rubric, RubricCriterion, RubricDi
 TASK_SEED = 11
 N_TASKS = 4
 AFTERCARE_CRITERION = "Explains the aftercare and servicing options of the recommended product"
+#: The task split of each generated task, in order (so the export writes one file per split).
+SPLITS = ("train", "train", "eval", "test")
 TEACHERS: dict[str, dict[str, Any]] = {
     "scripted-wide": {"max_products": 10},
     "scripted-narrow": {"max_products": 5},
@@ -50,8 +52,12 @@ def with_aftercare(task: ResearchTask) -> ResearchTask:
 
 
 def critique_tasks(snapshot: Path) -> list[ResearchTask]:
-    """Generated research tasks (fixed seed) over the snapshot, each with the aftercare dimension."""
-    return [with_aftercare(t) for t in generate_task_set(shared_backend(snapshot), N_TASKS, seed=TASK_SEED)]
+    """Generated research tasks (fixed seed) over the snapshot, each with the aftercare dimension and the
+    split :data:`SPLITS` gives it."""
+    tasks = generate_task_set(shared_backend(snapshot), N_TASKS, seed=TASK_SEED)
+    return [
+        with_aftercare(t).model_copy(update={"split": split}) for t, split in zip(tasks, SPLITS, strict=True)
+    ]
 
 
 def run_teacher(

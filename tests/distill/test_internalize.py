@@ -8,9 +8,10 @@ import re
 from pathlib import Path
 
 import pytest
-from chat_template import tiny_tokenizer
+from chat_template import tokenizer_with, trl_template
 
-from harness.distill import internalize, validate_sample, write_samples
+from harness.distill import internalize, validate_sample
+from harness.distill.export import write_dataset
 from sandbox.env import shared_backend
 from sandbox.recorder import read_traces
 
@@ -85,20 +86,24 @@ def test_validator_catches_leaks_in_a_raw_transcript(recorded) -> None:
 
 def test_samples_load_with_datasets_and_render_with_a_chat_template(recorded, tmp_path: Path) -> None:
     datasets = pytest.importorskip("datasets")
-    tokenizers = pytest.importorskip("tokenizers")
-    transformers = pytest.importorskip("transformers")
     samples = [internalize(t).sample for t, _ in _accepted(recorded)]
-    out = tmp_path / "train.jsonl"
-    write_samples(samples, out)
-    dataset = datasets.load_dataset("json", data_files=str(out), split="train")
-    assert dataset.num_rows == len(samples) == 3
+    report = write_dataset(samples, tmp_path / "ds")
+    dataset = datasets.load_dataset("json", data_files=str(tmp_path / "ds" / "train.jsonl"), split="train")
+    assert report.counts == {"train": 3} and dataset.num_rows == len(samples) == 3
     assert set(dataset.column_names) == {"messages", "tools", "meta"}
-    tokenizer = tiny_tokenizer(tokenizers, transformers)
+    tokenizer = tokenizer_with(trl_template("qwen3"))
     for row, sample in zip(dataset, samples, strict=True):
         text = tokenizer.apply_chat_template(row["messages"], tools=row["tools"], tokenize=False)
-        assert text.startswith("<tools>product_search;visit_product;calculate;submit_report;</tools>")
-        assert text.count("<tool_call>") == 3 and text.count("<think>") == 2
-        assert sample.messages[6]["reasoning_content"] in text
+        for name in ("product_search", "visit_product", "calculate", "submit_report"):
+            assert f'"name": "{name}"' in text
+        assert text.count('<tool_call>\n{"name": "') == 3
+        for message in row["messages"]:
+            for call in message.get("tool_calls") or []:
+                assert text.count(json.dumps(call["function"]["arguments"], ensure_ascii=False)) == 1
+        assert (
+            sample.messages[6]["reasoning_content"] in text
+            and sample.messages[2]["reasoning_content"] in text
+        )
         encoded = tokenizer.apply_chat_template(row["messages"], tools=row["tools"], tokenize=True)
         ids = encoded["input_ids"] if isinstance(encoded, dict) or hasattr(encoded, "keys") else encoded
         assert len(ids) > 50

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from chat_template import tiny_tokenizer
+from chat_template import tokenizer_with, trl_template
 from scripted_runs import AFTERCARE_CRITERION, N_TASKS, TEACHERS
 
 from harness.distill import (
@@ -17,8 +17,8 @@ from harness.distill import (
     distill,
     internalize,
     validate_sample,
-    write_samples,
 )
+from harness.distill.export import write_dataset
 from sandbox.env import shared_backend
 from sandbox.recorder import EpisodeTrace, read_traces
 
@@ -89,27 +89,29 @@ def test_scripted_samples_load_with_datasets_and_render_with_a_chat_template(
     scripted_runs: Path, tmp_path: Path
 ) -> None:
     datasets = pytest.importorskip("datasets")
-    tokenizers = pytest.importorskip("tokenizers")
-    transformers = pytest.importorskip("transformers")
     traces = _wide(scripted_runs)
     config = FilterConfig()
     samples, report = distill(build_candidates(traces, config), config)
     assert report.kept == N_TASKS and report.dropped == {} and report.lessons >= N_TASKS
-    out = tmp_path / "train.jsonl"
-    write_samples(samples, out)
-    dataset = datasets.load_dataset("json", data_files=str(out), split="train")
-    assert dataset.num_rows == N_TASKS
-    assert set(dataset.column_names) == {"messages", "tools", "meta"}
-    tokenizer = tiny_tokenizer(tokenizers, transformers)
-    for row, sample in zip(dataset, samples, strict=True):
-        assert validate_sample(row, catalog=set(known for t in traces for known in t.known_product_ids)) == []
-        text = tokenizer.apply_chat_template(row["messages"], tools=row["tools"], tokenize=False)
-        assert text.startswith("<tools>product_search;visit_product;calculate;submit_report;</tools>")
-        calls = sum(len(m.get("tool_calls") or []) for m in sample.messages)
-        assert text.count("<tool_call>") == calls >= 4
-        reflection = next(m["reasoning_content"] for m in sample.messages if m.get("reasoning_content"))
-        assert reflection in text and "<think>" in text
-        assert row["meta"]["teacher"] == "scripted-wide"
-        encoded = tokenizer.apply_chat_template(row["messages"], tools=row["tools"], tokenize=True)
-        ids = encoded["input_ids"] if hasattr(encoded, "keys") else encoded
-        assert len(ids) > 100
+    export = write_dataset(samples, tmp_path / "ds")
+    dataset = datasets.load_dataset(str(tmp_path / "ds"))
+    assert {s: dataset[s].num_rows for s in dataset} == export.counts and sum(
+        export.counts.values()
+    ) == N_TASKS
+    tokenizer = tokenizer_with(trl_template("qwen3"))
+    known = {known for t in traces for known in t.known_product_ids}
+    by_episode = {s.meta["episode_id"]: s for s in samples}
+    for split in dataset:
+        for row in dataset[split]:
+            sample = by_episode[row["meta"]["episode_id"]]
+            assert validate_sample(row, catalog=known) == []
+            text = tokenizer.apply_chat_template(row["messages"], tools=row["tools"], tokenize=False)
+            assert '"name": "product_search"' in text and '"name": "submit_report"' in text
+            calls = sum(len(m.get("tool_calls") or []) for m in sample.messages)
+            assert text.count('<tool_call>\n{"name": "') == calls >= 4
+            reflection = next(m["reasoning_content"] for m in sample.messages if m.get("reasoning_content"))
+            assert reflection in text and "<think>" in text
+            assert row["meta"]["teacher"] == "scripted-wide" and row["meta"]["split"] == split
+            encoded = tokenizer.apply_chat_template(row["messages"], tools=row["tools"], tokenize=True)
+            ids = encoded["input_ids"] if hasattr(encoded, "keys") else encoded
+            assert len(ids) > 100
