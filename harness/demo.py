@@ -69,6 +69,7 @@ def run_demo(
     llm_set: list[str] | None = None,
     supervisor: str = "rules",
     console: Console | None = None,
+    retry_failed: bool = False,
 ) -> dict[str, object]:
     """Run the demo and return its figures (also printed)."""
     console = console or Console()
@@ -85,10 +86,11 @@ def run_demo(
         f"{', '.join(DEMO_PRESETS)}); {len(tasks)} tasks from the user agent (seed {seed}); policy {policy}; "
         f"supervisor {supervisor}"
     )
-    asyncio.run(
+    summary = asyncio.run(
         run_tasks(
             tasks=tasks, catalog=snapshot, policies=[policy], trials=1, out=run_dir, concurrency=2, seed=seed,
             llm_config=llm_config, llm_set=llm_set, progress=False, supervisor=supervisor,
+            retry_failed=retry_failed,
         )
     )  # fmt: skip
     first = tasks.tasks[0]
@@ -103,7 +105,13 @@ def run_demo(
     console.print(table)
     console.print(f"results: {run_dir / 'results.jsonl'} (tasks: {run_dir / 'tasks.jsonl'})", soft_wrap=True)
     console.print(f"traces: {traces_path} (prgym distill {run_dir} --out train.jsonl)", soft_wrap=True)
-    return {"run_dir": str(run_dir), "traces": str(traces_path), "report": report, "figures": figures}
+    return {
+        "run_dir": str(run_dir),
+        "traces": str(traces_path),
+        "report": report,
+        "figures": figures,
+        "summary": summary,
+    }
 
 
 def first_report(traces: list[EpisodeTrace], task_id: str) -> str | None:

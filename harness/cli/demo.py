@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.console import Console
 
 from catalog_loader.fetch import FetchError
+from harness.cli.run import failed_hint
 from harness.demo import run_demo
+from harness.rollout.summary import RolloutSummary
 
 
 def demo(
@@ -24,13 +27,24 @@ def demo(
     llm_config: Path = typer.Option(None, "--llm-config", help="LLM settings file for openai: policies."),
     llm_set: list[str] = typer.Option(None, "--llm-set", help="LLM setting key=value (repeatable)."),
     supervisor: str = typer.Option("rules", "--supervisor", help="rules (no LLM) or openai:MODEL."),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed", help="Run the episodes recorded as failed again (after fixing the cause)."
+    ),
 ) -> None:
-    """Run the offline demo: a real catalog, user-agent tasks, the scripted agent and the rule-based supervisor."""
+    """Run the offline demo: a real catalog, user-agent tasks, the scripted agent and the rule-based supervisor.
+
+    Exits 1 when every episode failed (say, the LLM endpoint went away mid-run).
+    """
     try:
-        run_demo(
+        result = run_demo(
             policy=policy, n_tasks=tasks, seed=seed, out=out, data_dir=data_dir, workdir=workdir, llm_config=llm_config,
-            llm_set=list(llm_set or []), supervisor=supervisor,
+            llm_set=list(llm_set or []), supervisor=supervisor, retry_failed=retry_failed,
         )  # fmt: skip
     except (FetchError, ValueError) as exc:  # ConfigError is a ValueError
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    summary = result["summary"]
+    assert isinstance(summary, RolloutSummary)
+    failed_hint(summary, retry_failed, Console())
+    if summary.failed and not summary.completed:
+        raise typer.Exit(1)

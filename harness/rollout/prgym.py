@@ -21,27 +21,31 @@ import asyncio
 import inspect
 import json
 import os
+from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+from rich.console import Console
 from rich.table import Table
 
 from harness.llm.client import LLMClient
-from harness.llm.config import load_llm_config
+from harness.llm.config import LLMConfig, load_llm_config
 from harness.llm.spec import model_of
 from harness.policies.context import TrimStrategy
 from harness.policies.openai_agent import ResearchAgentPolicy
 from harness.policies.scripted import ScriptedPolicy
 from harness.rollout.episode import Policy, run_episode
 from harness.rollout.jobs import RolloutJob, make_jobs
+from harness.rollout.preflight import RunIdentity, check_llm_endpoint, check_run_identity, text_checksum
 from harness.rollout.records import EpisodeOutcome
 from harness.rollout.remote import EnvServerPool
 from harness.rollout.runner import run_rollouts
 from harness.rollout.store import ResultStore, read_records
 from harness.rollout.summary import RolloutSummary
 from harness.supervision import LLMSupervisor
+from sandbox.catalog.snapshot import Snapshot
 from sandbox.env import ProductResearchEnv
 from sandbox.recorder import EpisodeRecorder
 from sandbox.tasks.models import ShoppingTask
@@ -198,12 +202,21 @@ async def run_tasks(
     env_args: Mapping[str, Any] | None = None,
     env_urls: list[str] | None = None,
     env_token: str | None = None,
+    retry_failed: bool = False,
+    tasks_checksum: str | None = None,
+    tasks_path: Path | None = None,
+    check_endpoints: bool = True,
 ) -> RolloutSummary:
     """The body of ``prgym run`` (also used by ``prgym demo``); ``env_args`` are more ``ProductResearchEnv``
     keyword arguments (``web``, ``backend_kind``, ``reward``, ``plan_revisions``, ``task_mode``, ...).
 
     With ``env_urls`` the episodes run on those ``prgym serve`` servers instead of in this process (the task
     is sent with each reset, so the servers need only the catalog); see :mod:`harness.rollout.remote`.
+
+    Before the first episode (:mod:`harness.rollout.preflight`): the catalog is opened once (an incompatible
+    snapshot or a missing index fails here, not in every episode), each LLM endpoint is asked whether it is up
+    (``check_endpoints``), and ``out/run.json`` pins the catalog, seed and ``tasks_checksum`` (default: a hash
+    of the tasks) so a resumed run cannot mix two setups. ``retry_failed`` runs recorded failures again.
     """
     pool = EnvServerPool(env_urls) if env_urls else None
     if pool is None and catalog is None:
@@ -227,6 +240,29 @@ async def run_tasks(
         )
         for spec in policies
     }
+    try:
+        snapshot_id = await _preflight(
+            tasks,
+            catalog if pool is None else None,
+            extra,
+            [spec.client.config for spec in specs.values() if spec.client is not None]
+            + _supervisor_configs(supervisor, llm_config, llm_set or []),
+            check_endpoints=check_endpoints,
+        )
+        check_run_identity(
+            out,
+            RunIdentity(
+                catalog_snapshot_id=snapshot_id,
+                seed=seed,
+                tasks_checksum=tasks_checksum or text_checksum("\n".join(t.model_dump_json() for t in tasks)),
+                tasks=str(tasks_path) if tasks_path is not None else None,
+            ),
+        )
+    except BaseException:
+        for spec in specs.values():
+            if spec.client is not None:
+                await spec.client.aclose()
+        raise
     jobs = make_jobs(tasks.ids(), policies, trials)
     reconcile_traces(out)
 
@@ -305,12 +341,55 @@ async def run_tasks(
             concurrency=concurrency,
             timeout_s=timeout_s,
             base_seed=seed,
+            retry_failed=retry_failed,
             progress=progress,
         )
     finally:
         for spec in specs.values():
             if spec.client is not None:
                 await spec.client.aclose()
+
+
+def _supervisor_configs(supervisor: str, llm_config: Path | None, llm_set: list[str]) -> list[LLMConfig]:
+    model = model_of(supervisor, flag="--supervisor", alternatives=("rules",))
+    if model is None:
+        return []
+    return [load_llm_config("supervisor", file=llm_config, overrides=[*llm_set, f"model={model}"])]
+
+
+async def _preflight(
+    tasks: TaskSet,
+    catalog: Path | None,
+    env_args: Mapping[str, Any],
+    configs: list[LLMConfig],
+    *,
+    check_endpoints: bool,
+) -> str | None:
+    """Open the catalog and the env once, and check each LLM endpoint; returns the catalog's snapshot id."""
+    snapshot_id = None
+    if catalog is not None:
+        snapshot_id = Snapshot(catalog).snapshot_id  # an incompatible or damaged snapshot fails here
+
+        def probe() -> None:  # the env as every episode builds it (backend kind, dense index, web corpus)
+            ProductResearchEnv(catalog, tasks=tasks, **env_args).close()
+
+        await asyncio.to_thread(probe)
+        made_on = Counter(t.meta.get("snapshot") for t in tasks if isinstance(getattr(t, "meta", None), dict))
+        others = {k: n for k, n in made_on.items() if k and k != snapshot_id}
+        if others:
+            Console(stderr=True).print(
+                f"warning: {sum(others.values())} of {len(tasks)} tasks were generated on catalog "
+                f"{', '.join(sorted(others))}, not on {snapshot_id} ({catalog}); their constraints and targets "
+                "may not hold here",
+                soft_wrap=True,
+            )
+    if check_endpoints:
+        seen: set[str] = set()
+        for config in configs:
+            if config.base_url not in seen:
+                seen.add(config.base_url)
+                await check_llm_endpoint(config)
+    return snapshot_id
 
 
 def metrics_table(out: Path) -> tuple[Table, dict[str, dict[str, float | None]]]:
