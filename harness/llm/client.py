@@ -34,7 +34,9 @@ from typing import Any
 import openai
 from pydantic import BaseModel, ConfigDict
 
+from harness.llm.compat import estimate_tokens, shape_messages, shape_tools
 from harness.llm.config import LLMConfig
+from harness.llm.errors import classify_status, error_text, refused
 from harness.llm.limits import DEFAULT_LIMITS, EndpointLimits
 from harness.llm.retry import backoff_delay, is_retryable_status, parse_retry_after
 from harness.llm.usage import TokenUsage, UsageMeter
@@ -49,9 +51,12 @@ _deadline = getattr(asyncio, "timeout", None)
 
 
 class LLMError(Exception):
-    """A chat call failed for good. ``reason`` is one of ``timeout``, ``rate_limited``, ``server_error``,
-    ``connection``, ``bad_response`` (unreadable body after retries) or ``http_error`` (a 4xx that retrying
-    cannot fix); ``status`` is the last HTTP status when there was one."""
+    """A chat call failed for good. ``reason`` is one of ``timeout`` (no reply within the deadline),
+    ``connection_refused`` (nothing listens at ``base_url``), ``connection`` (another transport failure),
+    ``rate_limited``, ``server_error`` (5xx), ``invalid_request`` (a validation error, even on a 5xx: retrying
+    sends the same body), ``context_length_exceeded`` (the prompt does not fit the model's context),
+    ``bad_response`` (unreadable body after retries) or ``http_error`` (a 4xx that retrying cannot fix);
+    ``status`` is the last HTTP status when there was one (see :mod:`harness.llm.errors`)."""
 
     def __init__(
         self,
@@ -197,13 +202,22 @@ class LLMClient:
         tools: Sequence[Mapping[str, Any]] | None,
         params: dict[str, Any],
     ) -> dict[str, Any]:
-        """The request body: model, messages, sampling from the config, ``extra_body``, then per-call params."""
-        body: dict[str, Any] = {"model": self.config.model, "messages": list(messages)}
+        """The request body: model, messages, sampling from the config, ``extra_body``, then per-call params.
+
+        Shaped for the endpoint's ``compat`` profile (:mod:`harness.llm.compat`): no ``content: null`` beside
+        tool calls where the server refuses it, tool schemas without the limits grammar-based servers expand,
+        and ``tool_choice: "auto"`` with tools unless the config or the call chose one."""
+        compat = self.config.profile()
+        body: dict[str, Any] = {"model": self.config.model, "messages": shape_messages(messages, compat)}
         body.update(self.config.sampling())
         body.update(self.config.extra_body)
         if tools:
-            body["tools"] = list(tools)
+            body["tools"] = shape_tools(tools)
+            if compat.tool_choice_auto:
+                body.setdefault("tool_choice", "auto")
         body.update(params)
+        if "tool_choice" in body and body["tool_choice"] is None:
+            body.pop("tool_choice")  # an explicit None asks for no tool_choice field
         return body
 
     async def chat(
@@ -216,13 +230,16 @@ class LLMClient:
         (``tool_choice``, ``temperature``, ...) overriding the config for this call."""
         cfg = self.config
         body = self.build_body(messages, tools, params)
+        timeout = cfg.profile().timeout_for(
+            cfg.timeout_s, estimate_tokens(body["messages"], body.get("tools"))
+        )
         started = time.monotonic()
         attempts = 0
         while True:
             attempts += 1
             try:
                 async with self.limits.slot(cfg.base_url, cfg.max_concurrency):
-                    data = await self._attempt(body)
+                    data = await self._attempt(body, timeout)
                 result = self._parse(data, attempts, time.monotonic() - started)
             except _AttemptFailure as failure:
                 if not failure.retryable or attempts > cfg.max_retries:
@@ -231,7 +248,7 @@ class LLMClient:
                         failure.reason,
                         attempts=attempts,
                         status=failure.status,
-                        detail=str(failure.__cause__ or ""),
+                        detail=_detail(failure.__cause__),
                         model=cfg.model,
                         base_url=cfg.base_url,
                     ) from failure.__cause__
@@ -255,8 +272,8 @@ class LLMClient:
             return min(failure.retry_after, cfg.retry_after_cap_s)
         return backoff_delay(attempt, cfg.backoff_base_s, cfg.backoff_cap_s, self.rng)
 
-    async def _attempt(self, body: dict[str, Any]) -> Any:
-        timeout = self.config.timeout_s
+    async def _attempt(self, body: dict[str, Any], timeout: float | None = None) -> Any:
+        timeout = self.config.timeout_s if timeout is None else timeout
         request = self._openai.post(
             "/chat/completions", cast_to=object, body=body, options={"timeout": timeout, "max_retries": 0}
         )
@@ -269,15 +286,20 @@ class LLMClient:
             return await asyncio.wait_for(request, timeout)
         except openai.APIStatusError as exc:
             status = exc.status_code
-            reason = "rate_limited" if status == 429 else "server_error" if status >= 500 else "http_error"
-            retry_after = parse_retry_after(exc.response.headers) if is_retryable_status(status) else None
+            reason, retryable = classify_status(status, error_text(exc.body, exc.message))
+            retryable = retryable and is_retryable_status(status)
+            retry_after = parse_retry_after(exc.response.headers) if retryable else None
             raise _AttemptFailure(
-                reason, retryable=is_retryable_status(status), status=status, retry_after=retry_after
+                reason, retryable=retryable, status=status, retry_after=retry_after
             ) from exc
         except (openai.APITimeoutError, asyncio.TimeoutError) as exc:
-            raise _AttemptFailure("timeout", retryable=True) from exc
+            # the aiohttp transport reports a refused connect as a timeout; the cause chain says which it was
+            raise _AttemptFailure(
+                "connection_refused" if refused(exc) else "timeout", retryable=True
+            ) from exc
         except openai.APIConnectionError as exc:
-            raise _AttemptFailure("connection", retryable=True) from exc
+            reason = "connection_refused" if refused(exc) else "connection"
+            raise _AttemptFailure(reason, retryable=True) from exc
         except ValueError as exc:  # a 200 whose body is not JSON (e.g. cut off mid-way)
             raise _AttemptFailure("bad_response", retryable=True) from exc
 
@@ -304,6 +326,15 @@ class LLMClient:
             model=str(data.get("model") or self.config.model),
             response_id=data.get("id") if isinstance(data.get("id"), str) else None,
         )
+
+
+def _detail(exc: BaseException | None) -> str:
+    """What the record says about the last failure: the server's error text for an HTTP error."""
+    if exc is None:
+        return ""
+    if isinstance(exc, openai.APIStatusError):
+        return error_text(exc.body, exc.message)
+    return str(exc)[:600]
 
 
 def valid_utf8(value: Any) -> tuple[Any, int]:

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from harness.llm.compat import CompatName, CompatProfile, profile
 from sandbox.errors import UserError
 
 ROLE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -62,6 +63,21 @@ class LLMConfig(BaseModel):
     extra_body: dict[str, Any] = Field(
         default_factory=dict, description="Extra request fields, e.g. vLLM's top_k or chat_template_kwargs."
     )
+    compat: CompatName = Field(
+        default="openai",
+        description="Server kind (openai, vllm, sglang, llamacpp, ollama): message shapes and timeouts it needs.",
+    )
+    max_context_tokens: int | None = Field(
+        default=None,
+        ge=256,
+        description="The endpoint's context size; the research agent trims its chat to fit (server-reported "
+        "sizes are used when this is unset).",
+    )
+    prompt_tokens_per_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Slowest prompt evaluation a local profile's timeout allows for (default: the profile's).",
+    )
 
     @model_validator(mode="after")
     def _check_backoff(self) -> LLMConfig:
@@ -84,6 +100,13 @@ class LLMConfig(BaseModel):
                 raise ConfigError(f"api_key_env: environment variable {self.api_key_env} is not set or empty")
             return value
         return "EMPTY"
+
+    def profile(self) -> CompatProfile:
+        """The :mod:`~harness.llm.compat` profile of this endpoint (with ``prompt_tokens_per_s`` applied)."""
+        chosen = profile(self.compat)
+        if self.prompt_tokens_per_s is not None:
+            chosen = chosen.model_copy(update={"prompt_tokens_per_s": self.prompt_tokens_per_s})
+        return chosen
 
     def sampling(self) -> dict[str, Any]:
         """The sampling fields that are set, as request-body entries."""

@@ -65,8 +65,12 @@ class ParsedAction(BaseModel):
     """Characters the ``<tool_call>`` scanner examined (at most twice the text's length)."""
 
     def assistant_message(self) -> dict[str, Any]:
-        """The turn as it is recorded in the chat (OpenAI format, ``arguments`` as JSON text)."""
-        message: dict[str, Any] = {"role": "assistant", "content": self.content}
+        """The turn as it is recorded in the chat (OpenAI format, ``arguments`` as JSON text).
+
+        A turn with tool calls and no text has ``content: ""``, not ``null``: several servers (llama-cpp-python,
+        Ollama) refuse ``null`` when the chat is sent back, and every server accepts ``""``."""
+        content = "" if self.content is None and self.calls else self.content
+        message: dict[str, Any] = {"role": "assistant", "content": content}
         if self.reasoning:
             message["reasoning_content"] = self.reasoning
         if self.calls:

@@ -244,10 +244,15 @@ def test_finish_reason_length_returns_the_cut_reply(server: ScriptedOpenAIServer
     assert result.tool_calls[0]["function"]["arguments"] == cut_args
 
 
-def test_connection_refused_is_retried_then_reported(server: ScriptedOpenAIServer) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_connection_refused_is_retried_then_reported(server: ScriptedOpenAIServer, backend: str) -> None:
+    """A refused connection is ``connection_refused`` on both transports (aiohttp's SDK wrapper calls it a
+    timeout), so "the server is down" is never recorded as "the server is slow"."""
     port = server.port
     server.stop()
-    config = LLMConfig(base_url=f"http://127.0.0.1:{port}/v1", model="m", timeout_s=1.0, max_retries=1)
+    config = LLMConfig(
+        base_url=f"http://127.0.0.1:{port}/v1", model="m", timeout_s=1.0, max_retries=1, http_backend=backend
+    )
 
     async def go() -> LLMError:
         async with LLMClient(config, sleep=RecordingSleep()) as client:
@@ -256,7 +261,7 @@ def test_connection_refused_is_retried_then_reported(server: ScriptedOpenAIServe
             return info.value
 
     error = asyncio.run(go())
-    assert error.reason in ("connection", "timeout") and error.attempts == 2
+    assert error.reason == "connection_refused" and error.attempts == 2
 
 
 def test_endpoint_limit_bounds_requests_in_flight(server: ScriptedOpenAIServer) -> None:
