@@ -104,7 +104,7 @@ def run_demo(
     table, figures = metrics_table(run_dir)
     console.print(table)
     console.print(f"results: {run_dir / 'results.jsonl'} (tasks: {run_dir / 'tasks.jsonl'})", soft_wrap=True)
-    console.print(f"traces: {traces_path} (prgym distill {run_dir} --out train.jsonl)", soft_wrap=True)
+    console.print(f"traces: {traces_path} (prgym distill {run_dir} --out {run_dir}/sft)", soft_wrap=True)
     return {
         "run_dir": str(run_dir),
         "traces": str(traces_path),

@@ -21,7 +21,9 @@ def view_command(
     ),
     out: Path = typer.Option(Path("report.html"), "--out", "-o", help="HTML file to write."),
     distill: Path | None = typer.Option(
-        None, "--distill", help="A 'prgym distill --out' file: adds the distill view to its episodes."
+        None,
+        "--distill",
+        help="A 'prgym distill --out' folder (its JSONL split files) or file: adds the distill view to its episodes.",
     ),
     decisions: Path | None = typer.Option(
         None, "--decisions", help="Its keep/drop decisions (default: decisions*.jsonl beside --distill)."

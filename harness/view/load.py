@@ -160,17 +160,29 @@ def result_of_trace(trace: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_distill(path: Path, decisions: Path | None = None) -> DistillData:
-    """A distill training file and its decisions (``--decisions``; default: ``decisions*.jsonl`` beside it)."""
+    """A distill output (the ``--out`` folder's ``*.jsonl`` split files, or one JSONL file) and its decisions
+    (``--decisions``; default: ``decisions*.jsonl`` beside the file or the folder)."""
     path = Path(path)
-    if not path.is_file():
-        raise RunFolderError(f"--distill {path}: no such file (give the --out file of 'prgym distill')")
+    if path.is_dir():
+        files = sorted(p for p in path.glob("*.jsonl") if not p.name.startswith("decisions"))
+        if not files:
+            raise RunFolderError(
+                f"--distill {path}: no *.jsonl split files in this folder (a --format parquet export "
+                "cannot be viewed; export JSONL)"
+            )
+    elif path.is_file():
+        files = [path]
+    else:
+        raise RunFolderError(f"--distill {path}: no such file or folder (give the --out of 'prgym distill')")
     warnings: list[str] = []
     data = DistillData(path=path)
-    for sample in _jsonl(path, warnings):
-        episode = (sample.get("meta") or {}).get("episode_id")
-        if episode:
-            data.samples[str(episode)] = sample
-    candidates = [decisions] if decisions else sorted(path.parent.glob("decisions*.jsonl"))
+    for file in files:
+        for sample in _jsonl(file, warnings):
+            episode = (sample.get("meta") or {}).get("episode_id")
+            if episode:
+                data.samples[str(episode)] = sample
+    beside = [path, path.parent] if path.is_dir() else [path.parent]
+    candidates = [decisions] if decisions else [f for d in beside for f in sorted(d.glob("decisions*.jsonl"))]
     for file in candidates:
         if file is not None and Path(file).is_file():
             for row in _jsonl(Path(file), warnings):

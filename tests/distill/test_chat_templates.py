@@ -26,12 +26,17 @@ CASES: list[tuple[str, ExportOptions, str, bool]] = [
     ("qwen2_5", ExportOptions(), "json", False),
     ("qwen3", ExportOptions(), "json", True),
     ("qwen3", ExportOptions(arguments="string"), "json", True),
-    ("qwen3_8", ExportOptions(), "xml", True),
+    ("qwen3_instruct_2507", ExportOptions(), "json", False),
     ("qwen3_5_think", ExportOptions(), "xml", True),
+    ("qwen3_5_nothink", ExportOptions(), "xml", True),
+    ("qwen3_6", ExportOptions(), "xml", True),
+    ("qwen3_8", ExportOptions(), "xml", True),
     ("nemotron_3_nano", ExportOptions(), "xml", True),
+    ("nemotron_3_super", ExportOptions(), "xml", True),
     ("glm4moe", ExportOptions(), "glm", True),
     ("gptoss", ExportOptions(split_parallel_calls=True), "json", False),
     ("llama3_1", ExportOptions(split_parallel_calls=True), "json", False),
+    ("llama3_2", ExportOptions(split_parallel_calls=True), "json", False),
     ("deepseekv3", ExportOptions(arguments="string"), "json", False),
 ]
 

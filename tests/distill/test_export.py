@@ -119,6 +119,18 @@ def test_exported_samples_stay_valid(kept, small_snapshot: Path) -> None:
             assert kinds == ({dict} if options.arguments == "object" else {str})
 
 
+def test_the_viewer_reads_a_dataset_folder(kept, tmp_path: Path) -> None:
+    from harness.view.load import RunFolderError, load_distill
+
+    write_dataset(kept, tmp_path / "ds")
+    (tmp_path / "ds" / "decisions.jsonl").write_text(json.dumps({"episode_id": "e", "kept": False}) + "\n")
+    data = load_distill(tmp_path / "ds")
+    assert set(data.samples) == {k.meta["episode_id"] for k in kept} and set(data.decisions) == {"e"}
+    write_dataset(kept, tmp_path / "pq", data_format="parquet")
+    with pytest.raises(RunFolderError, match="no \\*.jsonl split files"):
+        load_distill(tmp_path / "pq")
+
+
 def test_split_parallel_calls_interleaves_each_call_with_its_result(kept) -> None:
     sample = kept[0]
     row = export_sample(sample, ExportOptions(split_parallel_calls=True))
