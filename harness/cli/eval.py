@@ -90,6 +90,110 @@ def summary_table(summary: dict[str, IntentSummary], title: str) -> Table:
     return table
 
 
+def research_table(s: IntentSummary, title: str) -> Table:
+    """The research figures, one per row (the table stays readable in a narrow terminal)."""
+    table = Table(title=f"{title}: research reports")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+
+    def num(value: float | None, digits: int = 3) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    rows = [
+        ("tasks / episodes", f"{s.tasks} / {s.episodes}"),
+        ("reward", num(s.reward)),
+        ("accepted by the supervisor", num(s.accepted)),
+        ("EPC (cited products that exist)", num(s.epc, 2)),
+        ("EPC ok (meeting every constraint)", num(s.epc_ok, 2)),
+        ("grounding accuracy", num(s.grounding)),
+        ("constraint satisfaction", num(s.constraints)),
+        ("rubric score (offline)", num(s.rubric)),
+        (f"RACE vs reference ({s.judged} judged)", num(s.race)),
+        ("steps / tool calls / tokens", f"{s.steps:.1f} / {s.tool_calls:.1f} / {s.tokens:.0f}"),
+        ("errors", str(s.errors)),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def _judge_model(judge: str | None, reference: Path | None, research: list) -> str | None:
+    from harness.llm.spec import model_of
+
+    if judge is None:
+        if reference is not None:
+            raise UserError("--reference is only used with --judge openai:MODEL")
+        return None
+    try:
+        model = model_of(judge, flag="--judge")
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if not research:
+        raise UserError("--judge scores research reports; the task file has no research tasks")
+    if reference is None:
+        raise UserError(
+            "--judge needs --reference RUN: the run whose reports are the reference",
+            hint="make one with `prgym eval --suite ... --policy scripted --out RUN`",
+        )
+    return model
+
+
+def _reference_reports(reference: Path) -> dict[str, str]:
+    from harness.eval.research import pick_reference_reports
+
+    path = reference / "eval.json" if reference.is_dir() else reference
+    if not path.is_file():
+        raise UserError(f"--reference {reference}: no eval.json", hint="pass a `prgym eval --out` directory")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        episodes = data["episodes"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"--reference {path}: not an eval.json with episodes ({exc})") from None
+    reports = pick_reference_reports(episodes)
+    if not reports:
+        raise UserError(f"--reference {path}: no episode has a report to compare against")
+    return reports
+
+
+def _judge(scores, research, references, model, llm_config, judge_set, cache_path, progress) -> None:
+    """RACE-score every research episode's report against the reference report of its task (in place)."""
+    from harness.eval.research import judge_reports
+    from harness.judge import JudgeCache, RaceJudge
+    from harness.llm.client import LLMClient
+    from harness.llm.config import load_llm_config
+
+    by_id = {t.task_id: t for t in research}
+    pairs, owners = [], []
+    for score in scores:
+        if score.task_id not in by_id:
+            continue
+        if not score.report:
+            score.judge_error = "no_report"
+        elif score.task_id not in references:
+            score.judge_error = "no_reference"
+        else:
+            pairs.append((by_id[score.task_id], score.report, references[score.task_id]))
+            owners.append(score)
+    config = load_llm_config("judge", file=llm_config, overrides=[*judge_set, f"model={model}"])
+    store = JudgeCache(cache_path)
+    bar = ProgressBar(
+        TextColumn("[bold]judge"), BarColumn(), MofNCompleteColumn(), console=err, disable=not progress
+    )
+
+    async def run():
+        async with LLMClient(config) as client:
+            handle = bar.add_task("judge", total=len(pairs))
+            return await judge_reports(RaceJudge(client, store), pairs, on_pair=lambda: bar.advance(handle))
+
+    try:
+        with bar:
+            results = asyncio.run(run())
+    finally:
+        store.close()
+    for score, (relative, failure) in zip(owners, results, strict=True):
+        score.race, score.judge_error = relative, failure
+
+
 @eval_app.callback()
 def eval_cmd(
     ctx: typer.Context,
@@ -105,12 +209,25 @@ def eval_cmd(
     out: Path = typer.Option(None, "--out", "-o", help="Run directory for eval.json (default: print only)."),
     llm_config: Path = typer.Option(None, "--llm-config"),
     llm_set: list[str] = typer.Option(None, "--llm-set"),
+    judge: str = typer.Option(
+        None, "--judge", help="openai:MODEL: RACE-score research reports against --reference."
+    ),
+    reference: Path = typer.Option(
+        None, "--reference", help="Reference run (a `prgym eval --out` directory or its eval.json)."
+    ),
+    judge_set: list[str] = typer.Option(
+        None, "--judge-set", help="Judge LLM setting key=value (repeatable)."
+    ),
+    judge_cache: Path = typer.Option(
+        None, "--judge-cache", help="SQLite cache of judge calls (default: OUT/judge_cache.sqlite)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print eval.json instead of the table."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Run POLICY on every task x trial and print ASR, CAR, pass^k, per-field scores, steps, tools, tokens."""
     if ctx.invoked_subcommand is not None:
         return
+    from sandbox.tasks.models import ResearchTask
     from sandbox.tasks.taskset import TaskSet, load_tasks
 
     if catalog is None or not (catalog / "manifest.json").is_file():
@@ -119,6 +236,14 @@ def eval_cmd(
     taskset = load_tasks(path)
     if limit:
         taskset = TaskSet(list(taskset)[:limit])
+    research = [t for t in taskset if isinstance(t, ResearchTask)]
+    if research and policy in ("oracle", "random"):
+        raise UserError(
+            f"--policy {policy}: the oracle and random reference policies answer shopping tasks only",
+            hint="score research suites with --policy scripted or openai:MODEL",
+        )
+    judge_model = _judge_model(judge, reference, research)
+    references = _reference_reports(reference) if judge_model else {}
     maker, client = make_policy_maker(policy, llm_config, list(llm_set or []))
     bar = ProgressBar(
         TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -144,6 +269,11 @@ def eval_cmd(
             asyncio.run(client.aclose())
     from sandbox.env import shared_backend
 
+    if judge_model:
+        cache_path = judge_cache or ((out or Path(".")) / "judge_cache.sqlite")
+        _judge(
+            scores, research, references, judge_model, llm_config, list(judge_set or []), cache_path, progress
+        )
     summary = summarize(scores, trials)
     result: dict[str, Any] = {
         "policy": policy,
@@ -153,6 +283,7 @@ def eval_cmd(
         "snapshot_id": shared_backend(catalog).snapshot_id,
         "trials": trials,
         "seed": seed,
+        "judge": {"model": judge_model, "reference": str(reference)} if judge_model else None,
         "summary": {k: v.model_dump() for k, v in summary.items()},
         "episodes": [s.model_dump() for s in scores],
     }
@@ -163,9 +294,12 @@ def eval_cmd(
         console.print_json(json.dumps({k: v for k, v in result.items() if k != "episodes"}))
         return
     name = f"{manifest.name} v{manifest.version}" if manifest else path.name
-    console.print(
-        summary_table(summary, f"{policy} on {name} (snapshot {result['snapshot_id'][:12]}, k={trials})")
-    )
+    title = f"{policy} on {name} (snapshot {result['snapshot_id'][:12]}, k={trials})"
+    shopping = {k: v for k, v in summary.items() if k != "research" and (k != "all" or not research)}
+    if len(research) < len(taskset):
+        console.print(summary_table(shopping, title))
+    if research:
+        console.print(research_table(summary["research"], title))
     if out is not None:
         console.print(f"wrote {out / 'eval.json'}")
 
@@ -189,6 +323,25 @@ def compare(runs: list[Path] = typer.Argument(..., help="Run directories (or eva
         cells += [f"{r['summary']['all']['car']:.3f}", f"{r['summary']['all']['steps']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     print("\n".join(lines))
+
+
+def _write_research_suite(backend, config, tasks_path: Path, progress: bool) -> dict[str, int]:
+    """User-agent report tasks (template writer, seeded per task) for a research suite."""
+    from harness.user_agent import generate_user_tasks
+    from sandbox.tasks.taskset import TaskSet
+
+    n = config.counts["research"]
+    bar = ProgressBar(
+        TextColumn("[bold]research tasks"), BarColumn(), MofNCompleteColumn(), console=err,
+        disable=not progress,
+    )  # fmt: skip
+    with bar:
+        handle = bar.add_task("tasks", total=n)
+        tasks = generate_user_tasks(
+            backend, n, config.seed, min_products=config.min_products, on_task=lambda _: bar.advance(handle)
+        )
+    TaskSet(tasks).save(tasks_path)
+    return {"research": len(tasks)}
 
 
 @bench_app.command("build")
@@ -215,13 +368,16 @@ def build(
     specs = [spec for p in config.presets for spec in preset(p, data)]
     snapshot = build_snapshot(specs, catalog, show_progress=progress).snapshot_dir
     backend = TantivyBackend(snapshot)
-    synth = SynthesisConfig(counts=config.counts, seed=config.seed, max_satisfying=config.max_satisfying)  # type: ignore[arg-type]
     tasks_path = out / "tasks.jsonl"
-    report = write_suite(backend, synth, tasks_path, None, progress)
+    if config.kind == "research":
+        counts = _write_research_suite(backend, config, tasks_path, progress)
+    else:
+        synth = SynthesisConfig(counts=config.counts, seed=config.seed, max_satisfying=config.max_satisfying)  # type: ignore[arg-type]
+        counts = write_suite(backend, synth, tasks_path, None, progress).accepted
     checksum = sha256_file(tasks_path)
     manifest = SuiteManifest(
-        name=config.name, version=config.version, snapshot_id=backend.snapshot_id, checksum=checksum,
-        n_tasks=len(report.tasks), counts=report.accepted,
+        name=config.name, version=config.version, kind=config.kind, snapshot_id=backend.snapshot_id,
+        checksum=checksum, n_tasks=sum(counts.values()), counts=counts,
     )  # fmt: skip
     (out / "suite.json").write_text(manifest.model_dump_json(indent=1) + "\n", encoding="utf-8")
     if config.checksum is not None and checksum != config.checksum:
@@ -232,7 +388,7 @@ def build(
         )
     state = "matches the frozen checksum" if config.checksum else "not frozen yet (config has no checksum)"
     console.print(
-        f"built {name} v{config.version}: {len(report.tasks)} tasks, snapshot {backend.snapshot_id}, "
+        f"built {name} v{config.version}: {manifest.n_tasks} tasks, snapshot {backend.snapshot_id}, "
         f"sha256 {checksum} ({state})",
         soft_wrap=True,
     )

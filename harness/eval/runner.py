@@ -4,7 +4,11 @@ Episodes run through the rollout episode driver (:func:`harness.rollout.episode.
 so an evaluated episode is exactly a rollout episode; a thin tap keeps the env's final ``metrics`` (per-field
 scores, ``exact``, ``crash``) and counts tool calls. Per intent (``meta.intent``, else the task type) the
 summary reports ASR (success rate over episodes), CAR (mean ``r_pro``), pass^k (DESIGN section 7), the per-field
-scores, the recommended-product share, the length reward, mean steps, tool calls and tokens.
+scores, the recommended-product share, the length reward, mean steps, tool calls and tokens. Research (report)
+tasks, intent ``research``, report EPC (distinct existing products cited), EPC ok (cited products meeting every
+hard constraint), grounding accuracy (mean over episodes whose report makes a checkable claim), constraint
+satisfaction, the offline rubric score (:mod:`harness.eval.research`), the reward, and the RACE score when a
+judge ran; each episode keeps its report so a later run can use this one as its judge reference.
 """
 
 from __future__ import annotations
@@ -17,16 +21,17 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from harness.eval.research import rubric_score
 from harness.rollout.episode import Policy, run_episode
 from sandbox.env import ProductResearchEnv
 from sandbox.rewards.metrics import pass_hat_k
-from sandbox.tasks.models import ShoppingTask
+from sandbox.tasks.models import ResearchTask, ShoppingTask
 from sandbox.tasks.taskset import TaskSet
 
 FIELD_ORDER = ("title", "price", "service", "sku & attrs", "kw")
 """Per-field columns: ShoppingBench's four (``run_evaluate.py``) and the web tasks' knowledge check."""
 
-PolicyMaker = Callable[[ShoppingTask, int], Policy]
+PolicyMaker = Callable[[ShoppingTask | ResearchTask, int], Policy]
 """``(task, episode seed) -> a fresh policy for one episode``."""
 
 
@@ -45,6 +50,16 @@ class EpisodeScore(BaseModel):
     tokens: int = 0
     crash: str | None = None
     error: str | None = None
+    reward: float = 0.0
+    accepted: bool = False
+    epc: int | None = None
+    epc_ok: int | None = None
+    grounding: float | None = None
+    constraints: float | None = None
+    rubric: float | None = None
+    race: float | None = None
+    judge_error: str | None = None
+    report: str | None = None
 
 
 class IntentSummary(BaseModel):
@@ -62,6 +77,15 @@ class IntentSummary(BaseModel):
     tokens: float
     errors: int
     crashes: int
+    reward: float = 0.0
+    accepted: float = 0.0
+    epc: float | None = None
+    epc_ok: float | None = None
+    grounding: float | None = None
+    constraints: float | None = None
+    rubric: float | None = None
+    race: float | None = None
+    judged: int = 0
 
 
 class _Tap:
@@ -70,6 +94,7 @@ class _Tap:
     def __init__(self, env: ProductResearchEnv) -> None:
         self.env = env
         self.metrics: dict[str, Any] = {}
+        self.final_answer: dict[str, Any] | None = None
         self.tool_calls = 0
 
     async def areset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -81,13 +106,16 @@ class _Tap:
         result = await asyncio.to_thread(self.env.step, action)
         if "metrics" in result[4]:
             self.metrics = dict(result[4]["metrics"])
+            self.final_answer = result[4].get("final_answer")
         return result
 
     def close(self) -> None:
         self.env.close()
 
 
-def intent_of(task: ShoppingTask) -> str:
+def intent_of(task: ShoppingTask | ResearchTask) -> str:
+    if isinstance(task, ResearchTask):
+        return "research"
     return str(task.meta.get("intent") or task.task_type)
 
 
@@ -103,18 +131,23 @@ async def evaluate(
     on_episode: Callable[[EpisodeScore], None] | None = None,
 ) -> list[EpisodeScore]:
     """Every task x trial, at most ``concurrency`` at once; results in (task, trial) order."""
-    shopping = [t for t in tasks if isinstance(t, ShoppingTask)]
-    if not shopping:
-        raise ValueError("the task file has no shopping tasks (prgym eval scores shopping tasks)")
-    taskset = TaskSet(shopping)
+    every = list(tasks)
+    if not every:
+        raise ValueError("the task file has no tasks")
+    by_kind = {
+        "shopping": TaskSet([t for t in every if isinstance(t, ShoppingTask)]),
+        "research": TaskSet([t for t in every if isinstance(t, ResearchTask)]),
+    }
+    position = {t.task_id: n for n, t in enumerate(every)}
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(task: ShoppingTask, trial: int) -> EpisodeScore:
-        episode_seed = seed * 1_000_003 + trial * 7919 + shopping.index(task)
+    async def one(task: ShoppingTask | ResearchTask, trial: int) -> EpisodeScore:
+        episode_seed = seed * 1_000_003 + trial * 7919 + position[task.task_id]
         taps: list[_Tap] = []
+        mode = "research" if isinstance(task, ResearchTask) else "shopping"
 
         def make_env() -> _Tap:
-            env = ProductResearchEnv(catalog, task_mode="shopping", tasks=taskset, max_steps=max_steps)
+            env = ProductResearchEnv(catalog, task_mode=mode, tasks=by_kind[mode], max_steps=max_steps)
             taps.append(_Tap(env))
             return taps[-1]
 
@@ -137,15 +170,38 @@ async def evaluate(
                 score.steps = outcome.steps
                 score.tool_calls = taps[0].tool_calls if taps else 0
                 score.tokens = int(outcome.usage.get("total_tokens", 0))
+                score.reward = float(outcome.reward)
+                score.accepted = bool(m.get("accepted"))
+                if isinstance(task, ResearchTask):
+                    _research_fields(score, task, m, taps[0].final_answer if taps else None)
         if on_episode:
             on_episode(score)
         return score
 
-    return list(await asyncio.gather(*(one(t, k) for t in shopping for k in range(trials))))
+    return list(await asyncio.gather(*(one(t, k) for t in every for k in range(trials))))
+
+
+def _research_fields(
+    score: EpisodeScore, task: ResearchTask, m: dict[str, Any], answer: dict[str, Any] | None
+) -> None:
+    report = (answer or {}).get("report") if (answer or {}).get("kind") == "report" else None
+    score.report = report or None
+    score.epc = int(m.get("effective_product_count") or 0)
+    score.epc_ok = int(m.get("constraint_satisfying_count") or 0)
+    grounding = m.get("grounding_accuracy")
+    score.grounding = float(grounding) if grounding is not None and score.report else None
+    score.constraints = float(m.get("constraint_satisfaction") or 0.0)
+    score.rubric = rubric_score(score.report, task.rubric)
 
 
 def _mean(values: Sequence[float]) -> float:
     return float(sum(values) / len(values)) if values else 0.0
+
+
+def _mean_of(values: Sequence[float | None]) -> float | None:
+    """Mean of the measured values; None when none was measured."""
+    measured = [float(v) for v in values if v is not None]
+    return _mean(measured) if measured else None
 
 
 def summarize(scores: Sequence[EpisodeScore], trials: int) -> dict[str, IntentSummary]:
@@ -176,5 +232,14 @@ def summarize(scores: Sequence[EpisodeScore], trials: int) -> dict[str, IntentSu
             tokens=_mean([s.tokens for s in eps]),
             errors=sum(1 for s in eps if s.error),
             crashes=sum(1 for s in eps if s.crash),
+            reward=_mean([s.reward for s in eps]),
+            accepted=_mean([float(s.accepted) for s in eps]),
+            epc=_mean_of([s.epc for s in eps]),
+            epc_ok=_mean_of([s.epc_ok for s in eps]),
+            grounding=_mean_of([s.grounding for s in eps]),
+            constraints=_mean_of([s.constraints for s in eps]),
+            rubric=_mean_of([s.rubric for s in eps]),
+            race=_mean_of([s.race for s in eps]),
+            judged=sum(1 for s in eps if s.race is not None),
         )
     return out
