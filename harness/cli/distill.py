@@ -240,6 +240,12 @@ def distill_command(
         )
         export = write_dataset(samples, out, data_format=fmt, options=options, card=card)
         written = {split: (name, export.counts[split]) for split, name in export.files.items()}
+        if export.misread_numbers:
+            console.print(
+                f"[yellow]warning:[/yellow] {export.misread_numbers} number(s) in tool-call arguments will load "
+                "one unit in the last place off with datasets (its JSON parser misreads e.g. 0.3); the files "
+                "are exact (see the dataset card)"
+            )
     if decisions is not None:
         with open(decisions, "w", encoding="utf-8") as handle:
             for decision in report.decisions:

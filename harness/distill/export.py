@@ -193,6 +193,45 @@ def _uniform_meta(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**r, "meta": fill(r["meta"], shape)} for r in rows]
 
 
+def _pandas_ujson() -> tuple[Any, Any] | None:
+    try:
+        from pandas.io.json import ujson_dumps, ujson_loads
+    except ImportError:  # pandas < 2.2 or not installed (it comes with datasets)
+        return None
+    return ujson_loads, ujson_dumps
+
+
+def misread_numbers(row: Mapping[str, Any]) -> int | None:
+    """How many floats in ``messages`` / ``tools`` ``datasets`` would load back different from the file.
+
+    ``datasets`` reads columns whose structs differ from row to row as JSON values through pandas' ``ujson``,
+    whose fast decimal parser is not correctly rounded (``0.3`` becomes ``0.30000000000000004``); the JSON
+    loader also re-encodes every value with 10 significant decimals first. The file itself is exact; this
+    counts the numbers (in practice: tool-call arguments a model wrote) that the loaders would shift, so the
+    export can say so. ``None`` when pandas' ``ujson`` is not importable (then nothing is known).
+    """
+    codec = _pandas_ujson()
+    if codec is None:
+        return None
+    loads, dumps = codec
+
+    def shifted(value: float) -> bool:
+        text = json.dumps(value)
+        via_json = loads(dumps(loads(text)))
+        return via_json != value or loads(text) != value
+
+    def count(value: Any) -> int:
+        if isinstance(value, float):
+            return int(shifted(value))
+        if isinstance(value, dict):
+            return sum(count(v) for v in value.values())
+        if isinstance(value, list):
+            return sum(count(v) for v in value)
+        return 0
+
+    return count(row.get("messages")) + count(row.get("tools"))
+
+
 def sort_key(row: Mapping[str, Any]) -> tuple[str, str, str]:
     """Rows in a file go by episode id (then teacher and task id, for runs that reuse episode ids)."""
     meta = row.get("meta") or {}
@@ -250,6 +289,10 @@ class ExportReport(BaseModel):
     counts: dict[str, int]
     snapshots: list[str]
     teachers: dict[str, int]
+    misread_numbers: int | None = Field(
+        default=None,
+        description="Floats in messages/tools that datasets' loaders read back shifted (None: unknown).",
+    )
 
 
 def _ordered_splits(names: set[str]) -> list[str]:
@@ -301,6 +344,14 @@ def dataset_card(
         ),
         "- tool schemas: `$ref`/`$defs` inlined, `anyOf [X, null]` reduced to X (optional = not required)",
         "- rows sorted by `meta.episode_id`; floats in `meta` rounded to 6 decimals",
+    ]
+    if report.misread_numbers:
+        lines.append(
+            f"- {report.misread_numbers} number(s) in tool-call arguments are read back one unit in the last "
+            "place off by `datasets` (pandas' ujson parses e.g. `0.3` as `0.30000000000000004`); the files "
+            "hold the exact values"
+        )
+    lines += [
         "",
         "## Loading",
         "",
@@ -348,6 +399,7 @@ def write_dataset(
             if path.name not in files.values() and path.exists():
                 path.unlink()
     teachers = Counter(str(r["meta"].get("teacher")) for r in rows)
+    counted = [misread_numbers(r) for r in rows]
     report = ExportReport(
         folder=str(folder),
         files=files,
@@ -356,6 +408,7 @@ def write_dataset(
             {str(r["meta"]["catalog_snapshot"]) for r in rows if r["meta"].get("catalog_snapshot")}
         ),
         teachers=dict(sorted(teachers.items())),
+        misread_numbers=None if None in counted else sum(c or 0 for c in counted),
     )
     (folder / "README.md").write_text(dataset_card(report, options, data_format, card), encoding="utf-8")
     return report

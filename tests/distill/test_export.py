@@ -232,3 +232,39 @@ def test_distill_command_flags(kept, scripted_runs: Path, small_snapshot: Path, 
     ]:
         run = CliRunner().invoke(app, ["distill", str(scripted_runs), "--out", str(out), *bad])
         assert run.exit_code == 2 and where in run.output, run.output
+
+
+def test_numbers_datasets_would_misread_are_counted_and_really_misread(kept, tmp_path: Path) -> None:
+    """pandas' ujson (inside ``datasets``) parses ``0.3`` as ``0.30000000000000004``: the export counts such
+    arguments in the report and the card, and the count is what ``datasets`` really does to the rows."""
+    datasets = pytest.importorskip("datasets")
+    sample = kept[0].model_copy(deep=True)
+    call = next(
+        c
+        for m in sample.messages
+        for c in m.get("tool_calls") or []
+        if c["function"]["name"] == "product_search"
+    )
+    arguments = json.loads(call["function"]["arguments"])
+    arguments["filters"] = {**(arguments.get("filters") or {}), "min_rating": 0.3, "price_max": 1000.0}
+    call["function"]["arguments"] = json.dumps(arguments)
+    clean = write_dataset(kept[:1], tmp_path / "clean")
+    report = write_dataset([sample], tmp_path / "shifted")
+    assert clean.misread_numbers == 0 and report.misread_numbers == 1
+    assert "1 number(s) in tool-call arguments" in (tmp_path / "shifted" / "README.md").read_text()
+    (name,) = report.files.values()
+    row = _jsonl(tmp_path / "shifted" / name)[0]
+    loaded = datasets.load_dataset("json", data_files=str(tmp_path / "shifted" / name), split="train")[0]
+    assert loaded != row and loaded["meta"] == row["meta"] and loaded["tools"] == row["tools"]
+
+    def ratings(r: dict[str, Any]) -> list[Any]:
+        return [
+            c["function"]["arguments"].get("filters", {}).get("min_rating")
+            for m in r["messages"]
+            for c in m.get("tool_calls") or []
+            if c["function"]["name"] == "product_search"
+        ]
+
+    assert 0.3 in ratings(row) and 0.3 not in ratings(loaded)
+    as_strings = write_dataset([sample], tmp_path / "strings", options=ExportOptions(arguments="string"))
+    assert as_strings.misread_numbers == 0  # inside a JSON string the number is text
