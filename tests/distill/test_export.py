@@ -65,6 +65,10 @@ def test_one_file_per_task_split_sorted_by_episode_with_a_card(kept, tmp_path: P
     assert f"| train | `train.jsonl` | {expected['train']} |" in card and f"| total | | {len(kept)} |" in card
     wide = sum(k.meta["teacher"] == "scripted-wide" for k in kept)
     assert f"`scripted-narrow` {len(kept) - wide}, `scripted-wide` {wide}" in card
+    # a rerun with no eval/test samples leaves no stale split file behind
+    again = write_dataset([k for k in kept if k.meta["split"] == "train"], tmp_path / "ds")
+    assert list(again.files) == ["train"]
+    assert sorted(p.name for p in (tmp_path / "ds").iterdir()) == ["README.md", "train.jsonl"]
 
 
 @pytest.mark.parametrize("data_format", ["jsonl", "parquet"])
