@@ -51,6 +51,7 @@ __all__ = [
     "grpo_dataset",
     "make_trl_environment",
     "reward_component_funcs",
+    "sft_dataset",
     "tool_parameters",
 ]
 
@@ -252,7 +253,7 @@ class PrgymEnvironment:
 
     Only ``reset``, ``get_reward`` and the generated tool methods are public functions: TRL turns every other
     public method into a tool. ``env`` is the :class:`~sandbox.env.ProductResearchEnv`; ``trace`` lists this
-    episode's calls (``name``, ``arguments``, ``observation``, ``reward``, ``terminated``, ``truncated``).
+    episode's calls (``name``, ``arguments``, ``observation``, ``reward``, ``terminated``, ``truncated``); ``task_id`` and ``seed`` are the current episode's.
     """
 
     _snapshot: str
@@ -267,6 +268,7 @@ class PrgymEnvironment:
         )
         self.trace: list[dict[str, Any]] = []
         self.task_id: str | None = None
+        self.seed: int | None = None
 
     def reset(self, **row: Any) -> str | None:
         """Start the episode of a dataset row (``task_id``, ``seed``; other columns such as ``prompt`` are
@@ -298,7 +300,7 @@ class PrgymEnvironment:
                 f"made for {', '.join(self._tool_names)} (a {task['kind']} task; set env_kwargs task_mode)"
             )
         self.trace = []
-        self.task_id = str(task["task_id"])
+        self.task_id, self.seed = str(task["task_id"]), seed
         prompt = row.get("prompt")
         if not prompt:
             return observation
@@ -409,6 +411,45 @@ def grpo_dataset(
     finally:
         env.close()
     return Dataset.from_list(rows)
+
+
+def sft_dataset(path: str | Path) -> Dataset:
+    """The samples of a ``prgym distill`` JSONL file as a dataset ``SFTTrainer`` reads (``messages``, ``tools``).
+
+    Each message and tool schema is stored as a JSON value (``datasets.Json``), so rows come back exactly as
+    written: inferring one struct type for all rows would give every tool schema the other tools' properties as
+    nulls. Tool-call arguments written as JSON text (older exports, ``--arguments string``) become objects,
+    which the TRL chat templates expect.
+    """
+    import json
+
+    from datasets import Dataset, Features, Json, List
+
+    rows = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            sample = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{number}: not JSON ({exc.msg})") from None
+        if not isinstance(sample, dict) or not isinstance(sample.get("messages"), list):
+            raise ValueError(
+                f"{path}:{number}: expected an object with a 'messages' list (a distilled sample)"
+            )
+        messages = []
+        for message in sample["messages"]:
+            calls = []
+            for call in message.get("tool_calls") or []:
+                function = dict(call["function"])
+                if isinstance(function.get("arguments"), str):
+                    function["arguments"] = json.loads(function["arguments"] or "{}")
+                calls.append({**call, "function": function})
+            messages.append({**message, "tool_calls": calls} if calls else message)
+        rows.append({"messages": messages, "tools": list(sample.get("tools") or [])})
+    if not rows:
+        raise ValueError(f"{path}: no samples")
+    return Dataset.from_list(rows, features=Features({"messages": List(Json()), "tools": List(Json())}))
 
 
 def _component_func(component: str) -> Callable[..., list[float | None]]:
