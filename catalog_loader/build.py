@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from catalog_loader.load import iter_sources
 from catalog_loader.report import Reject, SourceReport
 from catalog_loader.spec import SourceSpec
+from sandbox.catalog.integrity import record_files
 from sandbox.catalog.lexical import build_lexical_index
 from sandbox.catalog.product import Product
 from sandbox.catalog.snapshot import (
@@ -117,6 +118,7 @@ def stage_snapshot(
         task = progress.add_task("indexing (tantivy BM25)", total=n_products, rate="")
         manifest.lexical = build_lexical_index(snapshot, progress=lambda n: progress.advance(task, n))
         index_seconds = time.perf_counter() - started
+    manifest.files = record_files(work_dir)  # sizes and checksums, checked whenever the snapshot is opened
     write_manifest(work_dir, manifest)
     return manifest, load_seconds, index_seconds
 

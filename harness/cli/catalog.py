@@ -359,3 +359,40 @@ def stats(snapshot: Path = typer.Argument(..., help="Snapshot directory.")) -> N
         table.add_row(s.source, f"{s.read:,}", f"{s.loaded:,}", f"{s.rejected:,}", f"{s.duplicates:,}")
     console.print(table)
     console.print_json(json.dumps({"lexical": manifest.lexical, "extras": manifest.extras}))
+
+
+@app.command()
+def verify(
+    snapshot: Path = typer.Argument(..., help="Snapshot directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
+) -> None:
+    """Check a snapshot fully: every file's checksum, the product store, every record, the id and the index.
+
+    Prints one line per problem and exits 2 when there is any (opening a snapshot only checks sizes and the
+    smallest files; this reads everything).
+    """
+    from sandbox.catalog.integrity import verify_snapshot
+
+    report = verify_snapshot(snapshot)
+    if as_json:
+        typer.echo(report.model_dump_json())
+    else:
+        for warning in report.warnings:
+            typer.echo(f"warning: {warning}")
+        for problem in report.problems:
+            typer.echo(f"problem: {problem}")
+        if report.ok:
+            typer.echo(
+                f"ok: {report.snapshot_id} ({snapshot}): {report.files_checked} files, "
+                f"{report.bytes_hashed / 1e6:.1f} MB hashed, {report.products_checked:,} product records "
+                f"checked in {report.seconds:.1f} s"
+            )
+        else:
+            count = len(report.problems)
+            typer.echo(
+                f"damaged: {snapshot} has {count} problem{'s' if count > 1 else ''}; rebuild it with "
+                f"`prgym catalog build --out {snapshot}`",
+                err=True,
+            )
+    if not report.ok:
+        raise typer.Exit(2)

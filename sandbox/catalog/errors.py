@@ -17,3 +17,7 @@ class NotASnapshotError(SnapshotError, FileNotFoundError):
 
 class IncompatibleSnapshotError(SnapshotError, RuntimeError):
     """The snapshot on disk was written by a prgym whose format this one cannot read, or is damaged."""
+
+
+class DamagedSnapshotError(IncompatibleSnapshotError):
+    """A file of the snapshot is missing, truncated or changed since the build, or a stored record is damaged."""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import tantivy
 
-from sandbox.catalog.errors import NotASnapshotError
+from sandbox.catalog.errors import REBUILD_HINT, DamagedSnapshotError, NotASnapshotError
 from sandbox.catalog.product import Product
 from sandbox.catalog.search import (
     SearchFilters,
@@ -148,6 +148,26 @@ def build_lexical_index(snapshot: Snapshot, *, heap_bytes: int = 256_000_000, pr
     return {"engine": "tantivy", "analyzer": ANALYZER_DESCRIPTION, "field_boosts": FIELD_BOOSTS}
 
 
+def open_lexical_index(snapshot_dir: Path) -> tantivy.Index:
+    """The snapshot's tantivy index; a missing or unreadable one is a :class:`SnapshotError` naming the folder."""
+    directory = Path(snapshot_dir) / LEXICAL_DIRNAME
+    if not directory.is_dir():
+        raise NotASnapshotError(
+            f"snapshot {snapshot_dir} has no lexical index ({directory})",
+            hint="rebuild it with `prgym catalog build`",
+        )
+    try:
+        index = tantivy.Index.open(str(directory))
+        index.reload()
+    except ValueError as exc:  # tantivy reports a missing or corrupted file as ValueError
+        raise DamagedSnapshotError(
+            f"catalog snapshot {snapshot_dir} is damaged: the lexical index {directory} cannot be opened "
+            f"({' '.join(str(exc).split())[:300]})",
+            hint=REBUILD_HINT,
+        ) from None
+    return index
+
+
 class TantivyBackend:
     """BM25 search over a snapshot's tantivy index (see the module docstring for the ranking rules).
 
@@ -160,13 +180,7 @@ class TantivyBackend:
         self.snapshot = snapshot if isinstance(snapshot, Snapshot) else Snapshot(snapshot)
         self.sorted_policy = sorted_policy or SortedSearchPolicy()
         self.snapshot_id = self.snapshot.snapshot_id
-        directory = self.snapshot.dir / LEXICAL_DIRNAME
-        if not directory.is_dir():
-            raise NotASnapshotError(
-                f"snapshot {self.snapshot.dir} has no lexical index ({directory})",
-                hint="rebuild it with `prgym catalog build`",
-            )
-        self._index = tantivy.Index.open(str(directory))
+        self._index = open_lexical_index(self.snapshot.dir)
         self._analyzer = build_analyzer()
         self._index.register_tokenizer(ANALYZER_NAME, self._analyzer)
         self._schema = self._index.schema

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from sandbox import __version__
 from sandbox.catalog.errors import REBUILD_HINT, IncompatibleSnapshotError, NotASnapshotError
+from sandbox.catalog.integrity import FileEntry, check_on_open, manifest_seal, record_files
 from sandbox.catalog.product import PRODUCT_SCHEMA_VERSION
 from sandbox.catalog.store import STORE_FILENAME, ProductStore
 
@@ -49,12 +51,20 @@ class SnapshotManifest(BaseModel):
     extras: dict[str, Any] = Field(
         default_factory=dict, description="Optional indexes (e.g. dense) record here."
     )
+    files: dict[str, FileEntry] = Field(
+        default_factory=dict,
+        description="Every content file (relative path) with its size and SHA-256, recorded at build time; "
+        "empty in snapshots built before checksums were recorded.",
+    )
+    seal: str | None = Field(
+        default=None, description="SHA-256 of this manifest's canonical JSON without the seal (set on write)."
+    )
 
 
-def compute_snapshot_id(store: ProductStore) -> str:
-    """Content hash over the canonical records in id order, salted with the schema and format versions."""
+def content_id(rows: Iterable[tuple[str, str]]) -> str:
+    """Content hash over ``(product_id, canonical json)`` rows in id order, salted with the versions."""
     digest = hashlib.sha256(f"prgym-snapshot/{SNAPSHOT_FORMAT_VERSION}/{PRODUCT_SCHEMA_VERSION}\n".encode())
-    for _, product_id, doc in store.iter_raw():
+    for product_id, doc in rows:
         digest.update(product_id.encode())
         digest.update(b"\x1f")
         digest.update(doc.encode())
@@ -62,7 +72,14 @@ def compute_snapshot_id(store: ProductStore) -> str:
     return "cat-" + digest.hexdigest()[:20]
 
 
+def compute_snapshot_id(store: ProductStore) -> str:
+    """Content hash over the canonical records in id order, salted with the schema and format versions."""
+    return content_id((product_id, doc) for _, product_id, doc in store.iter_raw())
+
+
 def write_manifest(directory: Path, manifest: SnapshotManifest) -> None:
+    """Write ``manifest.json`` atomically, sealed (see :mod:`sandbox.catalog.integrity`)."""
+    manifest.seal = manifest_seal(manifest.model_dump(mode="json"))
     path = directory / MANIFEST_FILENAME
     tmp = path.with_suffix(".tmp")
     tmp.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
@@ -71,11 +88,22 @@ def write_manifest(directory: Path, manifest: SnapshotManifest) -> None:
 
 def read_manifest(directory: Path) -> SnapshotManifest:
     """Read and check a manifest; an unknown format or schema version fails with what to do about it."""
+    return validate_manifest(directory, read_manifest_raw(directory))
+
+
+def read_manifest_raw(directory: Path) -> dict[str, Any]:
+    """The manifest as a JSON object, or a :class:`SnapshotError` saying why it cannot be read."""
+    directory = Path(directory)
     path = directory / MANIFEST_FILENAME
     if not Path(directory).is_dir():
         raise NotASnapshotError(
             f"catalog snapshot {directory} does not exist",
             hint=f"build one with `prgym catalog build --out {directory}`",
+        )
+    if not path.is_file() and (directory / STORE_FILENAME).exists():
+        raise NotASnapshotError(
+            f"catalog snapshot {directory} is damaged: {MANIFEST_FILENAME}: missing ({STORE_FILENAME} is there)",
+            hint=REBUILD_HINT,
         )
     if not path.is_file():
         raise NotASnapshotError(
@@ -90,6 +118,12 @@ def read_manifest(directory: Path) -> SnapshotManifest:
         ) from exc
     if not isinstance(raw, dict):
         raise IncompatibleSnapshotError(f"snapshot manifest {path} is not a JSON object", hint=REBUILD_HINT)
+    return raw
+
+
+def validate_manifest(directory: Path, raw: dict[str, Any]) -> SnapshotManifest:
+    """Check the versions and the fields of a manifest read by :func:`read_manifest_raw`."""
+    path = Path(directory) / MANIFEST_FILENAME
     found = (raw.get("format_version"), raw.get("product_schema_version"))
     wanted = (SNAPSHOT_FORMAT_VERSION, PRODUCT_SCHEMA_VERSION)
     if found != wanted:
@@ -114,7 +148,9 @@ class Snapshot:
 
     def __init__(self, directory: Path | str) -> None:
         self.dir = Path(directory)
-        self.manifest = read_manifest(self.dir)
+        raw = read_manifest_raw(self.dir)
+        self.manifest = validate_manifest(self.dir, raw)
+        check_on_open(self.dir, raw, self.manifest.files)
         self.store = ProductStore(self.dir / STORE_FILENAME)
         if len(self.store) != self.manifest.n_products:
             raise IncompatibleSnapshotError(
@@ -129,7 +165,15 @@ class Snapshot:
     def __len__(self) -> int:
         return len(self.store)
 
-    def update_extras(self, key: str, value: dict[str, Any]) -> None:
-        """Record an optional index's parameters (e.g. the dense model) in the manifest."""
+    def update_extras(self, key: str, value: dict[str, Any], files_under: str | None = None) -> None:
+        """Record an optional index's parameters (e.g. the dense model) in the manifest.
+
+        ``files_under``: the folder the index was just written to; its files' checksums replace the recorded ones
+        (when the manifest records checksums at all).
+        """
         self.manifest.extras[key] = value
+        if files_under is not None and self.manifest.files:
+            prefix = files_under.rstrip("/") + "/"
+            kept = {rel: e for rel, e in self.manifest.files.items() if not rel.startswith(prefix)}
+            self.manifest.files = dict(sorted((kept | record_files(self.dir, files_under)).items()))
         write_manifest(self.dir, self.manifest)

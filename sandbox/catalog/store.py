@@ -13,7 +13,9 @@ from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
-from sandbox.catalog.errors import NotASnapshotError
+from pydantic import ValidationError
+
+from sandbox.catalog.errors import REBUILD_HINT, DamagedSnapshotError, NotASnapshotError
 from sandbox.catalog.product import Product
 
 STORE_FILENAME = "products.sqlite"
@@ -74,7 +76,11 @@ class ProductStoreWriter:
 
 
 class ProductStore:
-    """Read-only access to a snapshot's products; safe to share between threads (one connection per thread)."""
+    """Read-only access to a snapshot's products; safe to share between threads (one connection per thread).
+
+    A damaged file or record is a :class:`DamagedSnapshotError` naming the store (never a raw ``sqlite3`` or
+    pydantic error, which a tool call would otherwise report as the agent's bad arguments).
+    """
 
     def __init__(self, path: Path) -> None:
         if not path.is_file():
@@ -84,8 +90,33 @@ class ProductStore:
             )
         self.path = path
         self._local = threading.local()
-        (self._count,) = self._connection().execute("SELECT count(*) FROM products").fetchone()
+        try:
+            (self._count,) = self._connection().execute("SELECT count(*) FROM products").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(f"not a readable product store ({exc})") from None
         self._cached_get = lru_cache(maxsize=4096)(self._get_one)
+
+    def _damaged(self, what: str) -> DamagedSnapshotError:
+        return DamagedSnapshotError(
+            f"catalog snapshot {self.path.parent} is damaged: {self.path.name}: {what}",
+            hint=f"{REBUILD_HINT} (`prgym catalog verify {self.path.parent}` lists every problem)",
+        )
+
+    def _product(self, doc: str, product_id: str) -> Product:
+        try:
+            return Product.model_validate_json(doc)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            where = ".".join(map(str, err["loc"])) or "record"
+            raise self._damaged(
+                f"the stored record of {product_id!r} is damaged ({where}: {err['msg']})"
+            ) from None
+
+    def _rows(self, sql: str, args: tuple = ()) -> list[tuple]:
+        try:
+            return self._connection().execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(f"cannot be read ({exc})") from None
 
     def _connection(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -98,12 +129,8 @@ class ProductStore:
         return self._count
 
     def _get_one(self, product_id: str) -> Product | None:
-        row = (
-            self._connection()
-            .execute("SELECT doc FROM products WHERE product_id = ?", (product_id,))
-            .fetchone()
-        )
-        return Product.model_validate_json(row[0]) if row else None
+        rows = self._rows("SELECT doc FROM products WHERE product_id = ?", (product_id,))
+        return self._product(rows[0][0], product_id) if rows else None
 
     def get(self, product_ids: Sequence[str]) -> list[Product | None]:
         """Products in the order asked; ``None`` where the id is unknown."""
@@ -111,39 +138,43 @@ class ProductStore:
 
     def get_by_ords(self, ords: Sequence[int]) -> list[Product]:
         """Products at the given ordinals (each must be in ``range(len(self))``)."""
-        db = self._connection()
         out = []
         for ord_ in ords:
-            row = db.execute("SELECT doc FROM products WHERE ord = ?", (int(ord_),)).fetchone()
-            if row is None:
+            rows = self._rows("SELECT doc, product_id FROM products WHERE ord = ?", (int(ord_),))
+            if not rows:
                 raise IndexError(f"ordinal {ord_} is outside the store (size {self._count})")
-            out.append(Product.model_validate_json(row[0]))
+            out.append(self._product(*rows[0]))
         return out
 
     def id_at(self, ords: Sequence[int]) -> list[str]:
         """Product ids at the given ordinals."""
-        db = self._connection()
         out = []
         for ord_ in ords:
-            row = db.execute("SELECT product_id FROM products WHERE ord = ?", (int(ord_),)).fetchone()
-            if row is None:
+            rows = self._rows("SELECT product_id FROM products WHERE ord = ?", (int(ord_),))
+            if not rows:
                 raise IndexError(f"ordinal {ord_} is outside the store (size {self._count})")
-            out.append(row[0])
+            out.append(rows[0][0])
         return out
 
     def product_ids(self) -> list[str]:
         """Every product id in ordinal (ascending id) order."""
-        return [row[0] for row in self._connection().execute("SELECT product_id FROM products ORDER BY ord")]
+        return [row[0] for row in self._rows("SELECT product_id FROM products ORDER BY ord")]
+
+    def _stream(self, sql: str, batch_size: int) -> Iterator[list[tuple]]:
+        try:
+            cursor = self._connection().execute(sql)
+            while rows := cursor.fetchmany(batch_size):
+                yield rows
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(f"cannot be read ({exc})") from None
 
     def iter_products(self, batch_size: int = 2000) -> Iterator[tuple[int, Product]]:
         """Stream ``(ordinal, product)`` in ordinal order without loading the catalog into memory."""
-        cursor = self._connection().execute("SELECT ord, doc FROM products ORDER BY ord")
-        while rows := cursor.fetchmany(batch_size):
-            for ord_, doc in rows:
-                yield ord_, Product.model_validate_json(doc)
+        for rows in self._stream("SELECT ord, doc, product_id FROM products ORDER BY ord", batch_size):
+            for ord_, doc, product_id in rows:
+                yield ord_, self._product(doc, product_id)
 
     def iter_raw(self, batch_size: int = 2000) -> Iterator[tuple[int, str, str]]:
         """Stream ``(ordinal, product_id, json)`` rows: the canonical bytes the snapshot id is hashed from."""
-        cursor = self._connection().execute("SELECT ord, product_id, doc FROM products ORDER BY ord")
-        while rows := cursor.fetchmany(batch_size):
+        for rows in self._stream("SELECT ord, product_id, doc FROM products ORDER BY ord", batch_size):
             yield from rows

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from sandbox.catalog.errors import SnapshotError
 from sandbox.tools.schema import function_schema, validate_arguments
+
+_log = logging.getLogger(__name__)
 
 Access = Literal["read", "write"]
 
@@ -213,6 +217,15 @@ class ToolRegistry:
         except ToolError as exc:
             extra = {"field": exc.field} if exc.field else {}
             return self.fail(name, parsed, "tool_error", f"{name}: {exc}", access=tool.access, **extra)
+        except (
+            SnapshotError
+        ) as exc:  # a damaged catalog is the operator's problem, never the agent's arguments
+            _log.error("%s: %s", name, exc.one_line())
+            message = (
+                f"{name} failed: the catalog snapshot is damaged (the operator must rebuild it); "
+                "your arguments were not the cause"
+            )
+            return self.fail(name, parsed, "internal_error", message, access=tool.access)
         except ValidationError as exc:
             return self.fail(name, parsed, "invalid_arguments", _describe_validation_error(name, exc))
         except Exception as exc:  # a bug in a tool must not end the episode; it is counted separately

@@ -198,7 +198,7 @@ def build_dense_index(
         build_seconds=round(time.perf_counter() - started, 3),
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
-    snapshot.update_extras(DENSE_EXTRAS_KEY, manifest.model_dump(mode="json"))
+    snapshot.update_extras(DENSE_EXTRAS_KEY, manifest.model_dump(mode="json"), files_under=DENSE_DIRNAME)
     if resume_dir is not None:
         shutil.rmtree(resume_dir, ignore_errors=True)
     return manifest
