@@ -255,6 +255,19 @@ class _Lines:
         self.lineno -= len(rest)
 
 
+def check_unique_columns(names: Sequence[str], file: str, where: str = "the header row") -> None:
+    """Refuse a file whose columns repeat a name: rows are dicts keyed by name, so one column would silently
+    overwrite the other (whichever comes last wins) and the mapping would read the wrong values."""
+    first: dict[str, int] = {}
+    for position, name in enumerate(names, start=1):
+        if name in first:
+            raise ReaderError(
+                f"{file}: {where} names column {name!r} twice (columns {first[name]} and {position}); "
+                "rename one of them (or give columns) so neither is silently dropped"
+            )
+        first[name] = position
+
+
 def iter_csv(
     stream: io.TextIOWrapper,
     file: str,
@@ -281,8 +294,10 @@ def iter_csv(
     names: list[str] | None = list(columns) if columns else None
     width = len(names) if names else 0
     skip_header = header and names is not None
-    if names is not None and on_header is not None:
-        on_header(names)
+    if names is not None:
+        check_unique_columns(names, file, "columns")
+        if on_header is not None:
+            on_header(names)
     while True:
         start = lines.lineno + 1
         lines.taken.clear()
@@ -307,6 +322,7 @@ def iter_csv(
             if not header:
                 raise ReaderError(f"{file}: no column names: set header=true or give columns")
             names = [name.strip().lstrip("\ufeff") or f"column_{i + 1}" for i, name in enumerate(row)]
+            check_unique_columns(names, f"{file}:{start}")
             width = len(names)
             if on_header is not None:
                 on_header(names)
@@ -610,6 +626,7 @@ def iter_parquet(
 ) -> Iterator[RawRecord]:
     """Rows of a parquet file as dicts, read in row batches; ``line`` is the 1-based row number."""
     parquet = _open_parquet(source, file)
+    check_unique_columns(parquet.schema_arrow.names, file, "the parquet schema")
     wanted = None
     if columns is not None:
         names = set(parquet.schema_arrow.names)
@@ -640,6 +657,8 @@ def guarded(records: Iterator[RawRecord], file: str, parquet: bool = False) -> I
             yield record
     except RecursionError:
         yield RawRecord(file, last_line + 1, None, too_deep_reason() + "; the rest of the file is skipped")
+    except ReaderError:
+        raise  # already one sentence naming the file (a ValueError too, so keep it out of the next clause)
     except errors as exc:
         if last_line == 0:
             raise ReaderError(f"{file}: cannot be read ({describe_stream_error(exc)})") from None

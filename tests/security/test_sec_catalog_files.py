@@ -170,6 +170,50 @@ def test_broken_containers_and_headers_are_one_clear_error(tmp_path: Path) -> No
     assert "header row is not valid CSV" in _error(tmp_path, "hdr.csv", b'id,"title\n1,One\n')
 
 
+@pytest.mark.parametrize(
+    ("name", "data", "extra", "column", "where"),
+    [
+        ("dup.csv", b"id,title,price,price\n1,One,5,7\n", {}, "price", "3 and 4"),
+        ("dup.tsv", b"id\ttitle\t title \n1\tOne\tTwo\n", {}, "title", "2 and 3"),  # equal once stripped
+        ("dup_bom.csv", b"\xef\xbb\xbfid,title,id\n1,One,2\n", {}, "id", "1 and 3"),
+        ("dup.csv.gz", gzip.compress(b"id,title,title\n1,A,B\n"), {}, "title", "2 and 3"),
+        ("given.csv", b"1,One,x\n", {"header": False, "columns": ["id", "title", "id"]}, "id", "1 and 3"),
+    ],
+)
+def test_duplicate_csv_columns_are_one_error_naming_the_file_and_column(
+    tmp_path: Path, name: str, data: bytes, extra: dict, column: str, where: str
+) -> None:
+    """``id,title,price,price`` used to load silently with the second price overwriting the first."""
+    message = _error(tmp_path, name, data, **extra)
+    assert f"column {column!r} twice (columns {where})" in message, message
+
+
+def test_duplicate_columns_in_a_companion_file_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "extra.csv").write_text("brand,brand\nAcme,Beta\n", encoding="utf-8")
+    path = tmp_path / "main.csv"
+    path.write_text("id,title\n1,One\n", encoding="utf-8")
+    with pytest.raises(ReaderError, match=r"extra\.csv:1: the header row names column 'brand' twice"):
+        run_spec(_spec(path, companion={"path": str(tmp_path / "extra.csv")}))
+
+
+def test_duplicate_parquet_columns_are_one_error(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    pa = pytest.importorskip("pyarrow")
+    table = pa.Table.from_arrays(
+        [pa.array(["1"]), pa.array(["One"]), pa.array(["Two"])], ["id", "title", "title"]
+    )
+    path = tmp_path / "dup.parquet"
+    pq.write_table(table, path)
+    message = _error(tmp_path, "dup.parquet", path.read_bytes())
+    assert "the parquet schema names column 'title' twice (columns 2 and 3)" in message, message
+
+
+def test_distinct_columns_still_load(tmp_path: Path) -> None:
+    path = tmp_path / "ok.csv"
+    path.write_text("id,title,Title,title_2\n1,One,x,y\n", encoding="utf-8")  # names are case-sensitive
+    assert _ids(run_spec(_spec(path))) == ["1"]
+
+
 def test_a_truncated_gzip_keeps_the_rows_before_the_cut(tmp_path: Path) -> None:
     rows = "id,title\n" + "".join(f"{i},T {os.urandom(6).hex()}\n" for i in range(3000))
     packed = gzip.compress(rows.encode())
