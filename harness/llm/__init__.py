@@ -7,8 +7,8 @@ per endpoint, token accounting, and the assistant message passed through verbati
 from harness.llm.client import ChatResult, LLMClient, LLMError, make_openai_client, normalize_message
 from harness.llm.config import ConfigError, LLMConfig, load_llm_config
 from harness.llm.limits import DEFAULT_LIMITS, EndpointLimits, EndpointStats, endpoint_key
-from harness.llm.retry import backoff_delay, is_retryable_status, parse_retry_after
 from harness.llm.usage import TokenUsage, UsageMeter
+from sandbox.retry import backoff_delay, is_retryable_status, parse_retry_after
 
 __all__ = [
     "DEFAULT_LIMITS",

@@ -38,8 +38,8 @@ from harness.llm.compat import estimate_tokens, shape_messages, shape_tools
 from harness.llm.config import LLMConfig
 from harness.llm.errors import classify_status, error_text, refused
 from harness.llm.limits import DEFAULT_LIMITS, EndpointLimits
-from harness.llm.retry import backoff_delay, is_retryable_status, parse_retry_after
 from harness.llm.usage import TokenUsage, UsageMeter
+from sandbox.retry import backoff_delay, is_retryable_status, parse_retry_after
 from sandbox.safety.text import clean_text
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Why an LLM request failed, read from the status, the error body and the transport exception.
 
-The retry policy (:mod:`harness.llm.retry`) decides by status; this module adds what the status alone gets wrong
+The retry policy (:mod:`sandbox.retry`) decides by status; this module adds what the status alone gets wrong
 on real servers:
 
 - **Deterministic validation errors on a 5xx.** llama-cpp-python answers a request its pydantic model rejects

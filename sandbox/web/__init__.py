@@ -12,6 +12,7 @@ Typical use::
 See ``docs/web.md`` for the cache modes, providers, corpus building and the CLI.
 """
 
+from sandbox.retry import RetryPolicy
 from sandbox.web.cache import CacheStats, WebCache
 from sandbox.web.config import WebConfig, build_provider, build_web_tools, default_cache_path
 from sandbox.web.corpus import CorpusDocument, LocalCorpus, build_corpus
@@ -36,7 +37,6 @@ from sandbox.web.providers import (
     SerperProvider,
     TavilyProvider,
 )
-from sandbox.web.retry import RetryPolicy
 from sandbox.web.tools import WebTools
 
 __all__ = [

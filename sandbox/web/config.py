@@ -24,6 +24,7 @@ from typing import Any
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field
 
+from sandbox.retry import RetryPolicy
 from sandbox.web.cache import WebCache
 from sandbox.web.corpus import LocalCorpus, open_corpus
 from sandbox.web.errors import ConfigurationError
@@ -32,7 +33,6 @@ from sandbox.web.fetch import FetchLimits, HttpFetcher
 from sandbox.web.models import CacheMode
 from sandbox.web.providers import LIVE_PROVIDERS
 from sandbox.web.providers.base import SearchProvider
-from sandbox.web.retry import RetryPolicy
 from sandbox.web.tools import PageSource, WebTools
 
 CACHE_FILENAME = "web_cache.sqlite"

@@ -21,13 +21,13 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from sandbox.retry import RetryPolicy, is_retryable_status, parse_retry_after
 from sandbox.web.addresses import FETCH_DEADLINE, AddressPolicy, BlockedAddressError, GuardedBackend
 from sandbox.web.errors import FetchError
 from sandbox.web.extract import extract_html
 from sandbox.web.models import FetchedPage
 from sandbox.web.providers.base import USER_AGENT
 from sandbox.web.quoting import quote_data
-from sandbox.web.retry import RetryPolicy, parse_retry_after
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 TEXT_TYPES = frozenset(
@@ -57,7 +57,6 @@ _BINARY_MAGIC = (
 )
 _META_CHARSET = re.compile(rb"""<meta[^>]+?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _XML_ENCODING = re.compile(rb"""^<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
-_RETRY_FETCH_STATUSES = frozenset({429, 502, 503, 504})
 
 
 class FetchLimits(BaseModel):
@@ -273,8 +272,8 @@ class HttpFetcher:
             try:
                 with self._client.stream("GET", current, timeout=timeout) as response:
                     status = response.status_code
-                    if status in _RETRY_FETCH_STATUSES and attempt < attempts:
-                        wait = parse_retry_after(response.headers.get("Retry-After"))
+                    if is_retryable_status(status) and attempt < attempts:
+                        wait = parse_retry_after(response.headers)
                         if wait is None or wait <= limits.retry.max_retry_after_s:
                             self._sleep(
                                 min(wait if wait is not None else limits.retry.base_delay_s, remaining)

@@ -19,10 +19,10 @@ import httpx
 import lxml.etree
 import lxml.html
 
+from sandbox.retry import Retrier, RetryExhausted, RetryPolicy
 from sandbox.web.errors import ConfigurationError, MissingKeyError, ProviderError
 from sandbox.web.keys import ParamValue
 from sandbox.web.models import WebHit
-from sandbox.web.retry import Retrier, RetryExhausted, RetryPolicy
 
 USER_AGENT = "prgym-web/0.1 (research sandbox; +https://github.com/prgym)"
 
