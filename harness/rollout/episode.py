@@ -9,7 +9,8 @@ The contract with the env (any ``gymnasium.Env`` that follows it, the prgym env 
   the whole conversation so far and replaces the policy's view (so supervisor critiques and tool results appear
   exactly as the env wrote them); without it, ``info["new_messages"]`` (what the step added, the agent's turn
   first) extends the view; ``info["reward_components"]`` at the end is the reward breakdown, and the last step's
-  ``metrics``, ``accepted`` and ``tool_calls`` (when present) go into the outcome's ``info``.
+  ``metrics``, ``accepted``, ``tool_calls`` and ``text_tool_calls`` (the markup of calls written as text, by
+  form; when present and not empty) go into the outcome's ``info``.
 
 An env with neither in ``step`` still works: the action and the observation (as a user message) are appended.
 An env (or wrapper, such as :class:`~sandbox.recorder.EpisodeRecorder`) with ``note_usage(usage)`` is told the
@@ -32,7 +33,7 @@ from harness.rollout.records import EpisodeOutcome
 #: Keys of ``reset``'s info copied into the episode record when present (scalars that identify the setup).
 RESET_INFO_KEYS = ("task_id", "env_version", "catalog_snapshot", "cache_namespace")
 #: Keys of the last step's info copied into the episode record when present (the episode's own figures).
-FINAL_INFO_KEYS = ("metrics", "accepted", "tool_calls")
+FINAL_INFO_KEYS = ("metrics", "accepted", "tool_calls", "text_tool_calls")
 
 
 @runtime_checkable
@@ -107,7 +108,12 @@ async def run_episode(
             if isinstance(step_info, Mapping):
                 if isinstance(step_info.get("reward_components"), Mapping):
                     components = {str(k): float(v) for k, v in step_info["reward_components"].items()}
-                final = {k: step_info[k] for k in FINAL_INFO_KEYS if k in step_info}
+                # an empty count (calls sent as tool_calls, the usual case) is left out of the record
+                final = {
+                    k: step_info[k]
+                    for k in FINAL_INFO_KEYS
+                    if k in step_info and (k != "text_tool_calls" or step_info[k])
+                }
                 if isinstance(step_info.get("messages"), list):
                     messages = list(step_info["messages"])
                 elif isinstance(step_info.get("new_messages"), list):

@@ -6,7 +6,11 @@ Accepted forms (DESIGN section 5):
   "function": {"name", "arguments"}}]}`` (``arguments`` as JSON text or an object; ``content`` as text or a list
   of ``{"type": "text", "text": ...}`` parts);
 * a JSON tool call ``{"name": ..., "arguments": {...}}`` (as a dict or as JSON text), or a list of them;
-* plain text, which may embed Hermes/Qwen-style ``<tool_call>{...}</tool_call>`` blocks.
+* plain text, which may embed tool calls in the markup of a chat template (Hermes/Qwen ``<tool_call>``, Mistral
+  ``[TOOL_CALLS]``, Llama ``<|python_tag|>``, Gemma-style ```` ```tool_code ```` fences, ```` ```json ```` fences,
+  bare JSON call objects; see :mod:`sandbox.env.text_calls`). The same is read from the ``content`` of a message
+  that has no ``tool_calls`` (a server without a tool parser returns the calls as text), and the form found is
+  kept in :attr:`ParsedAction.text_call_format`.
 
 A string is read as JSON when, stripped, it starts with ``{`` or ``[``. Parsing never raises: a malformed action
 becomes :attr:`ParsedAction.error`, a malformed tool-call entry becomes a :class:`ParsedCall` with ``error`` set
@@ -31,6 +35,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from sandbox.env.text_calls import MISTRAL_TAG, TextCallFormat, TextCalls, find_text_calls
 from sandbox.safety.quoting import is_safe_token, quote_data
 from sandbox.safety.text import DataLimitError, JsonCleaner, clean_text, has_escaped_surrogate
 
@@ -63,6 +68,8 @@ class ParsedAction(BaseModel):
     """Lone surrogates replaced by U+FFFD while reading the action (0 for clean text)."""
     scanned_chars: int = 0
     """Characters the ``<tool_call>`` scanner examined (at most twice the text's length)."""
+    text_call_format: TextCallFormat | None = None
+    """The markup the tool calls were written in when they came as text (``hermes``, ``tool_code``, ...)."""
 
     def assistant_message(self) -> dict[str, Any]:
         """The turn as it is recorded in the chat (OpenAI format, ``arguments`` as JSON text).
@@ -220,6 +227,12 @@ def _from_mapping(action: Mapping[str, Any], ids: _Ids) -> ParsedAction:
                 content=content,
                 error=f"tool_calls must be a list, got {type(raw_calls).__name__}",
             )
+        if not raw_calls and content and len(content) <= MAX_ACTION_CHARS:
+            found = find_text_calls(content, MAX_CALLS_PER_TURN)
+            if found is not None:
+                parsed = _from_found(found, ids)
+                parsed.reasoning = reasoning
+                return parsed
         return ParsedAction(
             form="message",
             content=_clip(content) if content else content,
@@ -296,28 +309,29 @@ def scan_blocks(text: str, limit: int = MAX_CALLS_PER_TURN) -> tuple[list[str], 
 
 
 def _from_text(text: str, ids: _Ids) -> ParsedAction:
-    bodies, count, rest, scanned = scan_blocks(text)
-    if not count:
-        return ParsedAction(form="text", content=_clip(text), scanned_chars=scanned)
+    found = find_text_calls(text, MAX_CALLS_PER_TURN)
+    if found is None:
+        return ParsedAction(form="text", content=_clip(text), scanned_chars=len(text))
+    return _from_found(found, ids)
+
+
+def _from_found(found: TextCalls, ids: _Ids) -> ParsedAction:
+    """The turn made of calls found in assistant text (:mod:`sandbox.env.text_calls`)."""
     calls = []
-    for position, block in enumerate(bodies, 1):
-        try:
-            entry = json.loads(block)
-        except (json.JSONDecodeError, RecursionError):
-            calls.append(
-                ParsedCall(
-                    call_id=ids.take(None),
-                    name="(invalid)",
-                    error=f"<tool_call> block {position} is not valid JSON",
-                )
-            )
-            continue
-        calls.append(_call_from(entry, ids, position))
-    if count > MAX_CALLS_PER_TURN:
-        calls.append(_over_limit(ids, count))
-    rest = rest.strip()
+    for position, entry in enumerate(found.entries, 1):
+        if entry.call is None:
+            calls.append(ParsedCall(call_id=ids.take(None), name="(invalid)", error=entry.error))
+        else:
+            calls.append(_call_from(entry.call, ids, position))
+    if found.count > MAX_CALLS_PER_TURN:
+        calls.append(_over_limit(ids, found.count))
+    rest = found.rest.strip()
     return ParsedAction(
-        form="message", content=_clip(rest) if rest else None, calls=calls, scanned_chars=scanned
+        form="message",
+        content=_clip(rest) if rest else None,
+        calls=calls,
+        scanned_chars=found.scanned,
+        text_call_format=found.format,
     )
 
 
@@ -403,7 +417,7 @@ def _parse(action: Any, ids: _Ids) -> ParsedAction:
                 content=action,
                 error="the action is empty; write a plan, call a tool or submit",
             )
-        if stripped[0] in "{[":
+        if stripped[0] in "{[" and not stripped.startswith(MISTRAL_TAG):
             return _from_json_text(stripped, ids)
         return _from_text(action, ids)
     if isinstance(action, Mapping):

@@ -335,6 +335,7 @@ class ProductResearchEnv(PerCallAPI, gym.Env[str, Any]):
         self._replaced_chars = 0
         self._error_counts: Counter[str] = Counter()
         self._tool_counts: Counter[str] = Counter()
+        self._text_call_formats: Counter[str] = Counter()
         self._final_answer: FinalAnswer | None = None
         self._over = False
         self._events: list[EnvEvent] = []
@@ -395,6 +396,8 @@ class ProductResearchEnv(PerCallAPI, gym.Env[str, Any]):
         self._budget = ObservationBudget()
         parsed = parse_action(action, step=self._steps)
         self._replaced_chars += parsed.replaced_chars
+        if parsed.text_call_format is not None:
+            self._text_call_formats[parsed.text_call_format] += 1
         new_messages: list[dict[str, Any]] = []
         step_errors: list[dict[str, Any]] = []
         verdicts: list[tuple[str, Verdict]] = []
@@ -406,7 +409,7 @@ class ProductResearchEnv(PerCallAPI, gym.Env[str, Any]):
                 kind="assistant",
                 role="research_agent",
                 message=assistant,
-                data={"form": parsed.form},
+                data={"form": parsed.form, **_text_form(parsed.text_call_format)},
                 timing_ms=(time.perf_counter() - started) * 1000,
             )
         )
@@ -754,6 +757,7 @@ class ProductResearchEnv(PerCallAPI, gym.Env[str, Any]):
             "error_counts": dict(self._error_counts),
             "internal_errors": self._internal_errors,
             "text_only_turns": self._text_only_turns,
+            "text_tool_calls": dict(self._text_call_formats),
             "replaced_chars": self._replaced_chars,
             "supervisor": self._machine.snapshot(),
         }
@@ -803,6 +807,11 @@ def _shown_product_ids(outcome: ToolOutcome) -> list[str]:
     if isinstance(result, VisitProductResult):
         return [p.id for p in result.products]
     return []
+
+
+def _text_form(form: str | None) -> dict[str, str]:
+    """The assistant event's note of the markup its tool calls were written in, when they came as text."""
+    return {} if form is None else {"text_call_format": form}
 
 
 def _verdict_data(verdict: Verdict) -> dict[str, Any]:
