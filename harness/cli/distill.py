@@ -28,6 +28,7 @@ from harness.distill.pipeline import DistillReport, build_candidates, distill, r
 from harness.distill.rewrite import LLMRewriter, rewrite_summary
 from harness.judge.cache import JudgeCache
 from harness.llm import ConfigError, LLMClient, LLMConfig, load_llm_config
+from harness.llm.spec import model_of
 from sandbox.errors import UserError
 from sandbox.progress import ProgressBar
 from sandbox.recorder.reader import TraceFormatError, read_traces
@@ -55,15 +56,13 @@ def _judge_scores(path: Path) -> dict[str, float]:
 
 def _rewriter_config(rewriter: str, llm_config: Path | None, llm_set: list[str]) -> LLMConfig | None:
     """``None`` for the offline rewriter, else the ``[rewriter]`` LLM config with ``model`` from ``openai:MODEL``."""
-    if rewriter == "offline":
+    try:
+        model = model_of(rewriter, flag="--rewriter", alternatives=("offline",))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--rewriter") from None
+    if model is None:
         return None
-    kind, _, model = rewriter.partition(":")
-    if kind != "openai" or not model.strip():
-        raise typer.BadParameter(
-            f"expected 'offline' or 'openai:MODEL' (e.g. openai:qwen3-8b), got {rewriter!r}",
-            param_hint="--rewriter",
-        )
-    return load_llm_config("rewriter", file=llm_config, overrides=[*llm_set, f"model={model.strip()}"])
+    return load_llm_config("rewriter", file=llm_config, overrides=[*llm_set, f"model={model}"])
 
 
 def distill_command(

@@ -16,6 +16,7 @@ from rich.table import Table
 from harness.eval.policies import OraclePolicy, RandomPolicy
 from harness.eval.runner import FIELD_ORDER, IntentSummary, evaluate, summarize
 from harness.eval.suites import SuiteManifest, load_suite, read_manifest, sha256_file
+from harness.llm.spec import model_of
 from sandbox.errors import UserError
 from sandbox.progress import ProgressBar
 
@@ -37,15 +38,19 @@ def make_policy_maker(spec: str, llm_config: Path | None, llm_set: list[str]):
         from harness.policies.scripted import ScriptedPolicy
 
         return (lambda task, seed: ScriptedPolicy()), None
-    if spec.startswith("openai:") and spec[len("openai:") :]:
+    try:
+        model = model_of(spec, flag="--policy", alternatives=("oracle", "random", "scripted"))
+    except ValueError as exc:
+        raise UserError(str(exc), hint=f"use {POLICIES}") from None
+    if model is not None:
         from harness.llm.client import LLMClient
         from harness.llm.config import load_llm_config
         from harness.policies.openai_agent import ResearchAgentPolicy
 
-        config = load_llm_config("agent", file=llm_config, overrides=[*llm_set, f"model={spec[7:]}"])
+        config = load_llm_config("agent", file=llm_config, overrides=[*llm_set, f"model={model}"])
         client = LLMClient(config)
         return (lambda task, seed: ResearchAgentPolicy(client.session())), client
-    raise UserError(f"--policy {spec!r}: unknown policy", hint=f"use {POLICIES}")
+    raise AssertionError(f"unhandled policy {spec!r}")
 
 
 def _resolve_tasks(tasks: Path | None, suite: Path | None) -> tuple[Path, SuiteManifest | None]:
@@ -118,7 +123,6 @@ def research_table(s: IntentSummary, title: str) -> Table:
 
 
 def _judge_model(judge: str | None, reference: Path | None, research: list) -> str | None:
-    from harness.llm.spec import model_of
 
     if judge is None:
         if reference is not None:

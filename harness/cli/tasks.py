@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from harness.cli import synthesize as synthesize_cmd
 from harness.llm.client import LLMClient
 from harness.llm.config import ConfigError, load_llm_config
+from harness.llm.spec import model_of
 from harness.user_agent.generate import generate_llm_tasks, generate_user_tasks
 from sandbox.catalog.backend import CatalogBackend
 from sandbox.env import shared_backend
@@ -50,10 +51,11 @@ def generate(
     if not (catalog / "manifest.json").is_file():
         console.print(f"[red]error:[/red] --catalog {catalog}: not a snapshot directory (no manifest.json)")
         raise typer.Exit(2)
-    model = writer[len("openai:") :] if writer.startswith("openai:") else ""
-    if writer != "template" and not model:
-        console.print(f"[red]error:[/red] --writer {writer!r}: expected template or openai:MODEL")
-        raise typer.Exit(2)
+    try:
+        model = model_of(writer, flag="--writer", alternatives=("template",))
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
     client = None
     if model:
         try:

@@ -26,6 +26,7 @@ from rich.console import Console
 from harness.llm.client import LLMClient
 from harness.llm.config import ConfigError, load_llm_config
 from harness.llm.limits import EndpointLimits
+from harness.llm.spec import PREFIX, model_of
 from harness.rollout.episode import Policy, run_episode
 from harness.rollout.jobs import RolloutJob, make_jobs
 from harness.rollout.policy import OpenAIChatPolicy
@@ -160,10 +161,11 @@ def resolve_policy(
     llm_set: list[str],
     limits: EndpointLimits,
 ) -> PolicySource:
-    if spec.startswith("openai:"):
-        model = spec[len("openai:") :]
-        if not model:
-            raise SetupError("--policy openai:MODEL needs a model name")
+    if spec.startswith(PREFIX):
+        try:
+            model = model_of(spec, flag="--policy")
+        except ValueError as exc:
+            raise SetupError(str(exc)) from None
         overrides = [*llm_set, f"model={model}"]
         config = load_llm_config(role, file=llm_config, overrides=overrides)
         client = LLMClient(config, limits=limits)
