@@ -11,6 +11,10 @@ its generation is nudged to write a ``product_search`` or a ``submit_report`` ca
 ``--model``; see ``harness.integrations.tiny_lm.tool_call_bias``): the episodes, tool results, rewards and the
 GRPO update are real, the policy is not. A real model id (``--model``) gets no nudge.
 
+``--max-completion-length`` counts the tool results too: TRL 1.16 drops a tool result that would not fit from
+the completion (the env has run the call, the model never reads its answer) and ends the rollout there, so keep
+it above a few compact results (``TINY_ENV_KWARGS`` caps each at 400 characters, ~450 tokens with the notes).
+
 Rewards: the env's terminal reward (``get_reward``, logged as ``rewards/PrgymEnvironment/mean``) is the
 training signal; each reward component is logged beside it with weight 0 (``rewards/prgym_<component>/mean``).
 """
@@ -59,7 +63,7 @@ def train_grpo(
     model: str | None = None,
     steps: int = 2,
     num_generations: int = 2,
-    max_completion_length: int = 256,
+    max_completion_length: int = 1024,
     max_tool_calls: int = 2,
     learning_rate: float = 1e-4,
     nudge: bool | None = None,
@@ -129,7 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="A model id or path; default: a tiny random Qwen2.")
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--num-generations", type=int, default=2)
-    parser.add_argument("--max-completion-length", type=int, default=256)
+    parser.add_argument(
+        "--max-completion-length",
+        type=int,
+        default=1024,
+        help="Tokens per rollout after the prompt, tool results included (TRL drops a result that does not fit).",
+    )
     parser.add_argument("--max-tool-calls", type=int, default=2, help="Tool-calling rounds per rollout.")
     parser.add_argument("--learning-rate", type=float, default=1e-4)
     parser.add_argument("--nudge", action=argparse.BooleanOptionalAction, default=None)
