@@ -33,6 +33,15 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+
+def accelerator_available() -> bool:
+    """Whether torch sees a GPU (CUDA / ROCm) or Apple MPS; without one the trainer must be told to use the CPU
+    (TRL's configs default to bf16 on an accelerator and refuse to start otherwise)."""
+    import torch
+
+    return torch.cuda.is_available() or torch.backends.mps.is_available()
+
+
 NUDGE_CALLS = [
     ("product_search", {"query": "best value"}),
     ("submit_report", {"report": "Overall, I recommend the best value option."}),
@@ -108,7 +117,7 @@ def train_grpo(
         logging_steps=1,
         save_strategy="no",
         report_to="none",
-        use_cpu=model is None,
+        use_cpu=model is None or not accelerator_available(),
         disable_tqdm=True,
         seed=seed,
     )

@@ -28,6 +28,14 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 
+def accelerator_available() -> bool:
+    """Whether torch sees a GPU (CUDA / ROCm) or Apple MPS; without one the trainer must be told to use the CPU
+    (TRL's configs default to bf16 on an accelerator and refuse to start otherwise)."""
+    import torch
+
+    return torch.cuda.is_available() or torch.backends.mps.is_available()
+
+
 def tiny_tokenizer(dataset: Any, vocab_size: int = 4096) -> Any:
     """A tokenizer trained on the samples' messages and tool schemas."""
     from harness.integrations.tiny_lm import train_chat_tokenizer
@@ -76,7 +84,7 @@ def train_sft(
         logging_steps=1,
         save_strategy="no",
         report_to="none",
-        use_cpu=model is None,
+        use_cpu=model is None or not accelerator_available(),
         disable_tqdm=True,
         seed=seed,
     )
