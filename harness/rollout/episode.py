@@ -22,8 +22,10 @@ The policy is anything with ``async act(messages, tools) -> dict``.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import gymnasium
@@ -34,6 +36,55 @@ from harness.rollout.records import EpisodeOutcome
 RESET_INFO_KEYS = ("task_id", "env_version", "catalog_snapshot", "cache_namespace")
 #: Keys of the last step's info copied into the episode record when present (the episode's own figures).
 FINAL_INFO_KEYS = ("metrics", "accepted", "tool_calls", "text_tool_calls")
+
+
+UsageSource = Callable[[], Mapping[str, int]]
+
+
+@dataclass
+class EpisodeProgress:
+    """What an episode has spent so far, readable when it fails or times out (the outcome never arrives then).
+
+    :func:`run_episode` keeps ``steps`` current and registers the policy's usage as role ``agent``; code around
+    it adds its other LLM roles (``usage_sources["supervisor"] = ...``). The runner reads it into a failed
+    record, so a failed episode keeps the tokens and steps it cost."""
+
+    steps: int = 0
+    usage_sources: dict[str, UsageSource] = field(default_factory=dict)
+
+    def usage_by_role(self) -> dict[str, dict[str, int]]:
+        """Each role's token snapshot (a source that fails to answer is skipped: accounting never ends a run)."""
+        out: dict[str, dict[str, int]] = {}
+        for role, source in self.usage_sources.items():
+            try:
+                out[role] = {k: int(v) for k, v in source().items()}
+            except Exception:  # noqa: BLE001 - a broken meter must not hide the episode's own failure
+                continue
+        return out
+
+
+_PROGRESS: contextvars.ContextVar[EpisodeProgress | None] = contextvars.ContextVar(
+    "prgym_episode_progress", default=None
+)
+
+
+def episode_progress() -> EpisodeProgress | None:
+    """The progress of the episode running in this context (set by the runner), if any."""
+    return _PROGRESS.get()
+
+
+def track_progress(progress: EpisodeProgress) -> contextvars.Token[EpisodeProgress | None]:
+    """Make ``progress`` the current episode's (call inside the episode's task; the runner does)."""
+    return _PROGRESS.set(progress)
+
+
+def sum_usage(usages: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
+    """The roles' token snapshots added up, key by key."""
+    total: dict[str, int] = {}
+    for usage in usages.values():
+        for key, value in usage.items():
+            total[key] = total.get(key, 0) + int(value)
+    return total
 
 
 @runtime_checkable
@@ -75,6 +126,11 @@ async def run_episode(
             return await asyncio.to_thread(fn, *args, **kwargs)
         return fn(*args, **kwargs)
 
+    progress = episode_progress() or EpisodeProgress()
+    progress.steps = 0
+    usage_snapshot = getattr(getattr(policy, "usage", None), "snapshot", None)
+    if callable(usage_snapshot):
+        progress.usage_sources.setdefault("agent", usage_snapshot)
     env = env_factory()
     areset, astep = getattr(env, "areset", None), getattr(env, "astep", None)
     native_async = inspect.iscoroutinefunction(areset) and inspect.iscoroutinefunction(astep)
@@ -104,6 +160,7 @@ async def run_episode(
             else:
                 observation, reward, terminated, truncated, step_info = await call(env.step, action)
             steps += 1
+            progress.steps = steps
             total_reward += float(reward)
             if isinstance(step_info, Mapping):
                 if isinstance(step_info.get("reward_components"), Mapping):
@@ -126,15 +183,18 @@ async def run_episode(
             if max_steps is not None and steps >= max_steps:
                 truncated = True
                 break
-        usage = getattr(getattr(policy, "usage", None), "snapshot", None)
+        by_role = progress.usage_by_role()
+        info = {**kept, **final}
+        if len(by_role) > 1:  # the agent's usage is the record's own ``usage``; other roles are added here
+            info["usage_by_role"] = by_role
         return EpisodeOutcome(
             reward=total_reward,
             reward_components=components,
             steps=steps,
             terminated=bool(terminated),
             truncated=bool(truncated),
-            usage=usage() if callable(usage) else {},
-            info={**kept, **final},
+            usage=usage_snapshot() if callable(usage_snapshot) else {},
+            info=info,
         )
     finally:
         env.close()

@@ -36,7 +36,7 @@ from harness.llm.spec import model_of
 from harness.policies.context import TrimStrategy
 from harness.policies.openai_agent import ResearchAgentPolicy
 from harness.policies.scripted import ScriptedPolicy
-from harness.rollout.episode import Policy, run_episode
+from harness.rollout.episode import Policy, episode_progress, run_episode
 from harness.rollout.jobs import RolloutJob, make_jobs
 from harness.rollout.preflight import RunIdentity, check_llm_endpoint, check_run_identity, text_checksum
 from harness.rollout.records import EpisodeOutcome
@@ -161,6 +161,7 @@ def recording(
     policy: Mapping[str, Any],
     usage_provider: Callable[[], Mapping[str, int]] | None = None,
     always: bool = False,
+    roles_usage_provider: Callable[[], Mapping[str, Mapping[str, int]]] | None = None,
 ) -> Callable[[], gym.Env]:
     """``env_factory`` whose envs are wrapped in an :class:`~sandbox.recorder.EpisodeRecorder` writing to
     ``path`` when they emit prgym events (``unwrapped.subscribe``) or ``always`` (a remote prgym env, recorded
@@ -170,7 +171,9 @@ def recording(
         env = env_factory()
         if not always and not callable(getattr(env.unwrapped, "subscribe", None)):
             return env
-        return EpisodeRecorder(env, path, policy=policy, usage_provider=usage_provider)
+        return EpisodeRecorder(
+            env, path, policy=policy, usage_provider=usage_provider, roles_usage_provider=roles_usage_provider
+        )
 
     return make
 
@@ -308,12 +311,16 @@ async def run_tasks(
                 "supervisor": model_of(supervisor, flag="--supervisor"),
             }
         usage = getattr(getattr(policy, "usage", None), "snapshot", None)
+        progress = episode_progress()
+        if progress is not None and isinstance(episode_supervisor, LLMSupervisor):
+            progress.usage_sources["supervisor"] = episode_supervisor.usage_snapshot
 
         make_env = recording(
             lambda: ProductResearchEnv(catalog, tasks=tasks, supervisor=episode_supervisor, **extra),
             out / TRACES_NAME,
             policy=metadata,
             usage_provider=usage if callable(usage) else None,
+            roles_usage_provider=progress.usage_by_role if progress is not None else None,
         )
 
         try:

@@ -86,13 +86,20 @@ class EpisodeRecord(BaseModel):
         traceback: str | None,
         started_at: str,
         duration_s: float,
+        steps: int = 0,
+        usage: dict[str, int] | None = None,
+        info: dict[str, Any] | None = None,
     ) -> EpisodeRecord:
+        """A failed episode, with the steps and tokens it spent before failing (they were paid for)."""
         return cls(
             **_identity(job, seed),
             status="failed",
             reason=reason,
             error=error,
             traceback=traceback,
+            steps=steps,
+            usage=dict(usage or {}),
+            info=dict(info or {}),
             started_at=started_at,
             duration_s=duration_s,
         )

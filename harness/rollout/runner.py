@@ -39,6 +39,7 @@ from rich.progress import (
 )
 
 from harness.llm.client import LLMError
+from harness.rollout.episode import EpisodeProgress, track_progress
 from harness.rollout.jobs import RolloutJob, check_unique
 from harness.rollout.records import EpisodeOutcome, EpisodeRecord
 from harness.rollout.store import ResultStore
@@ -229,7 +230,10 @@ async def _run_one(
     started_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
     t0 = time.monotonic()
 
+    progress = EpisodeProgress()
+
     async def episode() -> EpisodeOutcome:
+        track_progress(progress)  # the task's own context: what the episode spends stays readable here
         return await episode_fn(job)  # calling inside the task: even a synchronous raise is isolated
 
     task = asyncio.ensure_future(episode())
@@ -252,6 +256,7 @@ async def _run_one(
             traceback=stack,
             started_at=started_at,
             duration_s=time.monotonic() - t0,
+            **_spent(progress),
         )
     exc = task.exception() if not task.cancelled() else asyncio.CancelledError("episode cancelled itself")
     if exc is not None:
@@ -265,6 +270,7 @@ async def _run_one(
             traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
             started_at=started_at,
             duration_s=time.monotonic() - t0,
+            **_spent(progress),
         )
     duration = time.monotonic() - t0
     outcome = task.result()
@@ -284,6 +290,13 @@ async def _run_one(
             started_at=started_at,
             duration_s=duration,
         )
+
+
+def _spent(progress: EpisodeProgress) -> dict[str, object]:
+    """A failed episode's steps and tokens so far: the agent's as ``usage``, every role's in ``info``."""
+    by_role = progress.usage_by_role()
+    info = {"usage_by_role": by_role} if len(by_role) > 1 else {}
+    return {"steps": progress.steps, "usage": by_role.get("agent", {}), "info": info}
 
 
 def await_chain(coro: object) -> str:

@@ -11,6 +11,8 @@ from rich.table import Table
 
 from harness.rollout.records import EpisodeRecord
 
+TOKEN_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens", "calls")
+
 
 class PolicySummary(BaseModel):
     episodes: int = 0
@@ -33,7 +35,12 @@ class RolloutSummary(BaseModel):
     mean_reward: float | None
     failures_by_reason: dict[str, int]
     per_policy: dict[str, PolicySummary]
-    tokens: dict[str, int]
+    tokens: dict[str, int] = Field(
+        description="Every LLM role's tokens and calls added up, failed episodes too."
+    )
+    tokens_by_role: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="The same per role (agent, supervisor, ...)."
+    )
     wall_s: float
     episodes_per_s: float
 
@@ -63,9 +70,19 @@ class RolloutSummary(BaseModel):
                 mean_reward=sum(ok) / len(ok) if ok else None,
             )
         tokens: Counter[str] = Counter()
+        by_role: dict[str, Counter[str]] = {}
         for r in records:
-            for key in ("prompt_tokens", "completion_tokens", "total_tokens", "calls"):
-                tokens[key] += int(r.usage.get(key, 0))
+            roles = r.info.get("usage_by_role")
+            if not isinstance(roles, dict) or not roles:
+                roles = {"agent": r.usage} if r.usage else {}
+            for role, usage in roles.items():
+                if not isinstance(usage, dict):
+                    continue
+                counter = by_role.setdefault(str(role), Counter())
+                for key in TOKEN_KEYS:
+                    value = int(usage.get(key, 0) or 0)
+                    counter[key] += value
+                    tokens[key] += value
         return cls(
             jobs=jobs,
             skipped_finished=skipped,
@@ -77,7 +94,8 @@ class RolloutSummary(BaseModel):
             mean_reward=sum(rewards) / len(rewards) if rewards else None,
             failures_by_reason=dict(Counter(r.reason or "unknown" for r in failed).most_common()),
             per_policy=per_policy,
-            tokens=dict(tokens),
+            tokens={k: tokens[k] for k in TOKEN_KEYS},
+            tokens_by_role={role: {k: c[k] for k in TOKEN_KEYS} for role, c in sorted(by_role.items())},
             wall_s=wall_s,
             episodes_per_s=ran / wall_s if wall_s > 0 else 0.0,
         )
@@ -104,10 +122,22 @@ class RolloutSummary(BaseModel):
         if self.failures_by_reason:
             reasons = ", ".join(f"{k}: {v}" for k, v in self.failures_by_reason.items())
             console.print(f"failures by reason: {reasons}")
-        if self.tokens.get("total_tokens"):
+        if self.tokens.get("total_tokens") or self.tokens.get("calls"):
+            roles = ""
+            if self.tokens_by_role:
+                roles = (
+                    " ("
+                    + "; ".join(
+                        f"{role}: {u.get('total_tokens', 0):,} over {u.get('calls', 0):,} calls"
+                        for role, u in self.tokens_by_role.items()
+                    )
+                    + ")"
+                )
             console.print(
-                f"tokens: {self.tokens['prompt_tokens']:,} prompt + {self.tokens['completion_tokens']:,} "
-                f"completion over {self.tokens.get('calls', 0):,} calls"
+                f"tokens: {self.tokens.get('prompt_tokens', 0):,} prompt + "
+                f"{self.tokens.get('completion_tokens', 0):,} completion over {self.tokens.get('calls', 0):,} "
+                f"calls, failed episodes included{roles}",
+                soft_wrap=True,
             )
 
 

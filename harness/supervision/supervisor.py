@@ -23,10 +23,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from harness.llm.client import LLMClient, LLMError
 from harness.llm.config import LLMConfig
 from harness.llm.replies import json_object
+from harness.llm.usage import UsageMeter
 from harness.supervision import prompts
 from harness.supervision.loop import LoopThread
 from sandbox.supervisor.protocol import Critique, FinalAnswer, SupervisorContext, ToolCallRecord, Verdict
 from sandbox.supervisor.rules import RuleBasedSupervisor
+
+MAX_KEPT_REPLY_CHARS = 4000
+
+
+def _clip(text: str | None) -> str | None:
+    if text is None or len(text) <= MAX_KEPT_REPLY_CHARS:
+        return text
+    return text[:MAX_KEPT_REPLY_CHARS] + f"... [{len(text) - MAX_KEPT_REPLY_CHARS} more characters cut]"
+
 
 CheckName = Literal["plan", "tool_call", "answer"]
 ALL_CHECKS: tuple[CheckName, ...] = ("plan", "tool_call", "answer")
@@ -53,6 +63,7 @@ class SupervisionRecord(BaseModel):
     note: str | None = Field(default=None, description="Why an LLM reply was not used (bad JSON, error).")
     raw_reply: str | None = None
     attempts: int = 0
+    finish_reason: str | None = None
 
 
 def parse_verdict(text: str | None) -> LLMVerdict:
@@ -94,11 +105,14 @@ class LLMSupervisor:
         self.timeout_s = timeout_s
         self.on_record = on_record
         self.records: list[SupervisionRecord] = []
+        self.usage = UsageMeter()
+        """The supervisor's tokens and calls (every LLM call it made, failed ones counted as such)."""
         self._factory: Callable[[], LLMClient] = (
             (lambda config=llm: LLMClient(config)) if isinstance(llm, LLMConfig) else llm
         )
         self._loop = LoopThread()
         self._client: LLMClient | None = None
+        self._parent: Any = None
 
     # -- the protocol -------------------------------------------------------------------------------------------
 
@@ -145,21 +159,24 @@ class LLMSupervisor:
     def _with_llm(
         self, check: CheckName, where: str, verdict: Verdict, messages: list[dict[str, Any]], name: str
     ) -> Verdict:
-        reply, attempts, parsed, note = None, 0, None, None
+        reply, attempts, parsed, note, finish = None, 0, None, None, None
+        replies: list[str | None] = []
         conversation = list(messages)
         for _ in range(self.parse_retries + 1):
             attempts += 1
             try:
-                reply = self._loop.run(self._ask(conversation), timeout=self.timeout_s)
+                reply, finish = self._loop.run(self._ask(conversation), timeout=self.timeout_s)
             except (LLMError, TimeoutError) as exc:
                 note = f"LLM request failed ({type(exc).__name__}: {exc}); passed on the rules alone"
                 break
+            replies.append(reply)
             try:
                 parsed = parse_verdict(reply)
                 note = None
                 break
             except ValueError as exc:
-                note = f"LLM reply unusable ({exc}); passed on the rules alone"
+                cut = " (truncated at max_tokens)" if finish == "length" else ""
+                note = f"LLM reply unusable{cut} ({exc}); passed on the rules alone"
                 conversation = [
                     *messages,
                     {"role": "assistant", "content": reply or ""},
@@ -181,10 +198,19 @@ class LLMSupervisor:
                 note=note,
                 raw_reply=reply,
                 attempts=attempts,
+                finish_reason=finish,
             )
         )
         details = dict(verdict.details)
-        details["llm"] = {"passed": passed, "critique": critique_text, "note": note}
+        details["llm"] = {
+            "passed": passed,
+            "critique": critique_text,
+            "note": note,
+            "attempts": attempts,
+            "finish_reason": finish,
+            # what the model really answered, every try: "unusable 8 of 8" is diagnosed from these
+            "raw_replies": [_clip(r) for r in replies],
+        }
         if passed:
             return verdict.model_copy(update={"checks": [*verdict.checks, name], "details": details})
         critique = Critique(
@@ -195,11 +221,17 @@ class LLMSupervisor:
         )
         return Verdict.of(verdict.kind, [*verdict.checks, name], [critique], **details)
 
-    async def _ask(self, messages: list[dict[str, Any]]) -> str | None:
+    async def _ask(self, messages: list[dict[str, Any]]) -> tuple[str | None, str | None]:
         if self._client is None:
-            self._client = self._factory()
+            client = self._factory()
+            self._client = client.session(self.usage) if hasattr(client, "session") else client
+            self._parent = client
         result = await self._client.chat(messages)
-        return result.content
+        return result.content, result.finish_reason
+
+    def usage_snapshot(self) -> dict[str, int]:
+        """:attr:`usage` as a record's ``usage`` dict."""
+        return self.usage.snapshot()
 
     def _record(self, record: SupervisionRecord) -> None:
         self.records.append(record)
@@ -210,6 +242,6 @@ class LLMSupervisor:
         """Close the client and stop the loop thread."""
         if self._client is not None:
             with contextlib.suppress(Exception):  # closing must not raise over an episode's result
-                self._loop.run(self._client.aclose(), timeout=10)
+                self._loop.run(self._parent.aclose(), timeout=10)
             self._client = None
         self._loop.close()

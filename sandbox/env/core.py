@@ -815,11 +815,17 @@ def _text_form(form: str | None) -> dict[str, str]:
 
 
 def _verdict_data(verdict: Verdict) -> dict[str, Any]:
-    return {
+    """A verdict as the step info and the trace keep it; an LLM supervisor's part (its raw replies, the note
+    saying why a reply was not used, attempts, finish reason) is kept too, so unusable replies can be read."""
+    data: dict[str, Any] = {
         "kind": verdict.kind,
         "passed": verdict.passed,
         "critiques": [c.model_dump() for c in verdict.critiques],
     }
+    llm = verdict.details.get("llm")
+    if isinstance(llm, dict):
+        data["llm"] = _plain(llm)
+    return data
 
 
 def _render_message(message: dict[str, Any]) -> str:

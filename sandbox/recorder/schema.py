@@ -120,6 +120,10 @@ class EpisodeTrace(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
     final_answer: dict[str, Any] | None = None
     usage: dict[str, int] = Field(default_factory=dict, description="Token totals of the episode.")
+    usage_by_role: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="Token totals per LLM role (agent, supervisor, ...) when more than the agent used a model.",
+    )
     started_at: str
     duration_s: float = Field(ge=0)
 

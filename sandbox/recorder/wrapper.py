@@ -58,6 +58,8 @@ class EpisodeRecorder(gym.Wrapper):
         policy: Metadata of whoever acts, e.g. ``{"teacher": "qwen-t0.7", "models": {"agent": "qwen3-8b"}}``.
         usage_provider: Called at the end of each episode for the episode's token totals (e.g. the policy's
             ``usage.snapshot``); without it, totals are the sum of the per-turn usage given to ``note_usage``.
+        roles_usage_provider: Called at the end of each episode for every LLM role's totals (agent, supervisor,
+            ...), kept as ``usage_by_role``.
     """
 
     def __init__(
@@ -67,8 +69,10 @@ class EpisodeRecorder(gym.Wrapper):
         *,
         policy: Mapping[str, Any] | None = None,
         usage_provider: Callable[[], Mapping[str, int]] | None = None,
+        roles_usage_provider: Callable[[], Mapping[str, Mapping[str, int]]] | None = None,
     ) -> None:
         super().__init__(env)
+        self.roles_usage_provider = roles_usage_provider
         subscribe = getattr(env.unwrapped, "subscribe", None)
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -292,11 +296,18 @@ class EpisodeRecorder(gym.Wrapper):
             metrics=current.get("metrics", {}),
             final_answer=current.get("final_answer"),
             usage=usage,
+            usage_by_role=self._roles_usage(),
             started_at=current["started_at"],
             duration_s=time.perf_counter() - current["t0"],
         )
         append_trace(self.path, trace)
         self._events = []
+
+    def _roles_usage(self) -> dict[str, dict[str, int]]:
+        if self.roles_usage_provider is None:
+            return {}
+        roles = {r: {k: int(v) for k, v in u.items()} for r, u in self.roles_usage_provider().items()}
+        return roles if len(roles) > 1 else {}
 
     def discard(self) -> None:
         """Forget the episode in progress without writing it (its run is being retried, e.g. on another env
