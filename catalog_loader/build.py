@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from catalog_loader.load import iter_sources
 from catalog_loader.report import Reject, SourceReport
@@ -32,7 +31,7 @@ from sandbox.catalog.snapshot import (
     write_manifest,
 )
 from sandbox.catalog.store import ProductStoreWriter
-from sandbox.progress import ProgressBar
+from sandbox.progress import counting_bar
 
 
 class BuildResult(BaseModel):
@@ -47,18 +46,6 @@ class BuildResult(BaseModel):
     @property
     def products_per_second(self) -> float:
         return self.manifest.n_products / max(self.load_seconds + self.index_seconds, 1e-9)
-
-
-def _progress(enabled: bool) -> Progress:
-    return ProgressBar(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        disable=not enabled,
-        transient=False,
-    )
 
 
 def staging_dir(out_dir: Path) -> Path:
@@ -92,7 +79,7 @@ def stage_snapshot(
     Returns the manifest and the seconds spent loading and indexing.
     """
     writer = ProductStoreWriter(work_dir)
-    with _progress(show_progress) as progress:
+    with counting_bar(show_progress) as progress:
         started = time.perf_counter()
         task = progress.add_task("loading products", total=None, rate="")
         count = 0

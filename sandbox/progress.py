@@ -18,7 +18,8 @@ import os
 import time
 from typing import Any
 
-from rich.progress import Progress, TaskID
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 DEFAULT_INTERVAL_S = 10.0
 
@@ -113,3 +114,18 @@ class ProgressBar(Progress):
             str(task.description), task.completed, task.total, rate, str(stats) if stats else ""
         )
         self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def counting_bar(enabled: bool, *, console: Console | None = None) -> ProgressBar:
+    """The bar of the long counting jobs (catalog build, dense encoding): description, bar, done/total, the
+    task's ``rate`` field and the elapsed time; kept on screen when done."""
+    return ProgressBar(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not enabled,
+        transient=False,
+    )

@@ -24,7 +24,7 @@ from typing import Any
 import jsonschema
 from pydantic import BaseModel
 
-from sandbox.rewards.citations import cited_product_ids
+from sandbox.citations import cited_product_ids
 
 ROLES = ("system", "user", "assistant", "tool")
 _LEAK_MARKERS = ("[supervisor]", "[environment]", "supervisor")

@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from sandbox.tasks.models import category_leaf
+
 _SYMBOLS = {"$": "USD", "₹": "INR", "€": "EUR", "£": "GBP", "₱": "PHP"}
 _MONEY = re.compile(
     r"(?P<sym>[$₹€£₱])\s?(?P<num>\d[\d,]*(?:\.\d+)?)"
@@ -71,10 +73,7 @@ class ParsedRequest(BaseModel):
 
     @property
     def category_leaf(self) -> str | None:
-        if not self.category:
-            return None
-        parts = [p.strip() for p in self.category.replace("/", ">").split(">") if p.strip()]
-        return parts[-1] if parts else None
+        return category_leaf(self.category)
 
     def filters(self) -> dict[str, Any]:
         """``product_search`` filters that enforce every requirement a filter can express."""

@@ -33,51 +33,8 @@ from harness.policies.checks import problems
 from harness.policies.observations import Feedback, parse_feedback, tool_payload
 from harness.policies.report import money, pick, write_report
 from harness.policies.request import ParsedRequest, parse_request, request_text
+from sandbox.stopwords import STOPWORDS
 from sandbox.tasks.models import format_money
-
-_STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "can",
-        "for",
-        "from",
-        "have",
-        "i",
-        "i'm",
-        "im",
-        "is",
-        "it",
-        "its",
-        "looking",
-        "me",
-        "my",
-        "need",
-        "of",
-        "on",
-        "or",
-        "please",
-        "that",
-        "the",
-        "this",
-        "to",
-        "want",
-        "with",
-        "would",
-        "you",
-        "your",
-        "which",
-        "what",
-        "should",
-    ]
-)
 
 
 class ScriptedPolicy:
@@ -386,7 +343,7 @@ def _wanted_clause(query: str) -> str:
 
 def _keywords(text: str) -> list[str]:
     words = re.findall(r"[A-Za-z0-9][A-Za-z0-9'-]*", text)
-    return list(dict.fromkeys(w for w in words if w.casefold() not in _STOPWORDS and len(w) > 1))
+    return list(dict.fromkeys(w for w in words if w.casefold() not in STOPWORDS and len(w) > 1))
 
 
 def _no_result_report(request: ParsedRequest) -> str:

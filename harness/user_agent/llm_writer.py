@@ -48,20 +48,13 @@ SYSTEM = (
 )
 
 
-class DraftPersona(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    description: str = Field(min_length=1)
-    preferences: list[str] = Field(default_factory=list)
-
-
 class TaskDraft(BaseModel):
     """What the LLM must answer: the parts of a :class:`ResearchTask` it writes (ids and meta are ours)."""
 
     model_config = ConfigDict(extra="forbid")
 
     query: str = Field(min_length=10)
-    persona: DraftPersona
+    persona: Persona
     intent: str = ""
     constraints: HardConstraints
     rubric: Rubric
@@ -176,7 +169,7 @@ async def write_task_llm(
         return ResearchTask(
             task_id=task_id,
             query=draft.query,
-            persona=Persona(description=draft.persona.description, preferences=draft.persona.preferences),
+            persona=draft.persona,
             constraints=draft.constraints,
             rubric=draft.rubric,
             min_products=min_products,

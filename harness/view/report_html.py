@@ -23,7 +23,7 @@ from markdown_it import MarkdownIt
 from pydantic import ValidationError
 
 from sandbox.catalog.product import Product
-from sandbox.rewards.citations import cited_product_ids
+from sandbox.citations import cited_product_ids
 from sandbox.rewards.grounding import ClaimCheck, check_report
 
 _START = "\ue000"

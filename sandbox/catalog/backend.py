@@ -5,7 +5,7 @@ Tools and the env only ever talk to this protocol, so swapping the engine never 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
 from sandbox.catalog.product import Product
@@ -33,3 +33,13 @@ class CatalogBackend(Protocol):
     def __len__(self) -> int:
         """Number of products in the catalog."""
         ...
+
+
+def products_by_id(backend: CatalogBackend, ids: Iterable[str]) -> dict[str, Product]:
+    """The known products among ``ids`` keyed by id (unknown ids are left out), in one ``get_products`` call.
+
+    Tools, rewards and the supervisor all look cited ids up this way; it lives beside the protocol so none of
+    them has to import another's package for it.
+    """
+    unique = list(dict.fromkeys(ids))
+    return {pid: p for pid, p in zip(unique, backend.get_products(unique), strict=True) if p is not None}

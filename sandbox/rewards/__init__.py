@@ -1,7 +1,7 @@
 """Rewards and metrics: citations, grounding, Effective Product Count, ShoppingBench r_pro / success, and the
 configurable terminal reward."""
 
-from sandbox.rewards.citations import Citation, cited_product_ids, product_citations, web_citations
+from sandbox.citations import Citation, cited_product_ids, product_citations, web_citations
 from sandbox.rewards.grounding import ClaimCheck, check_report, extract_claims, grounding_accuracy
 from sandbox.rewards.metrics import (
     ReportMetrics,

@@ -36,7 +36,7 @@ from pydantic import BaseModel
 
 from sandbox.catalog.product import Product
 from sandbox.catalog.search import normalize_key
-from sandbox.rewards.citations import product_citations
+from sandbox.citations import product_citations
 from sandbox.tasks.models import format_money, product_text
 
 ClaimKind = Literal["price", "rating", "brand", "attribute"]

@@ -11,12 +11,11 @@ from math import comb
 
 from pydantic import BaseModel
 
-from sandbox.catalog.backend import CatalogBackend
+from sandbox.catalog.backend import CatalogBackend, products_by_id
 from sandbox.catalog.product import Product
-from sandbox.rewards.citations import cited_product_ids
+from sandbox.citations import cited_product_ids
 from sandbox.rewards.grounding import ClaimCheck, check_report, grounding_accuracy
 from sandbox.tasks.models import HardConstraints
-from sandbox.tools.catalog_tools import products_by_id
 
 
 def effective_product_count(cited_ids: Sequence[str], products: Mapping[str, Product]) -> int:

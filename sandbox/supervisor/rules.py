@@ -25,14 +25,15 @@ from __future__ import annotations
 import json
 from math import ceil
 
+from sandbox.catalog.backend import products_by_id
 from sandbox.catalog.product import Product
-from sandbox.rewards.citations import product_citations, web_citations
+from sandbox.citations import product_citations, web_citations
 from sandbox.rewards.metrics import report_metrics
 from sandbox.rewards.shoppingbench import price_after_voucher
 from sandbox.safety.quoting import quote_data
 from sandbox.supervisor.protocol import Critique, FinalAnswer, SupervisorContext, ToolCallRecord, Verdict
 from sandbox.tasks.models import ResearchTask, ShoppingTask, format_money, mentions
-from sandbox.tools.catalog_tools import ProductSearchResult, VisitProductResult, products_by_id
+from sandbox.tools.catalog_tools import ProductSearchResult, VisitProductResult
 
 MAX_CRITIQUES_PER_CHECK = 5
 MIN_PLAN_WORDS = 8

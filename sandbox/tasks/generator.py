@@ -19,6 +19,7 @@ import numpy as np
 from sandbox.catalog.backend import CatalogBackend
 from sandbox.catalog.product import Product
 from sandbox.catalog.search import SearchFilters, SearchRequest, SortOrder
+from sandbox.stopwords import TITLE_NOISE
 from sandbox.tasks.models import (
     HardConstraints,
     Persona,
@@ -47,16 +48,6 @@ QUERY_TEMPLATES: tuple[str, ...] = (
     "least {n} products and recommend the best one for me.",
     "Can you help me choose {thing}{brand}{must} for no more than {budget}? I'm {persona}. I'd like a comparison "
     "of at least {n} options with their prices and key features, and a clear recommendation.",
-)
-
-_STOPWORDS = frozenset(
-    {
-        *("with", "from", "that", "this", "your", "have", "will", "into", "over", "under", "pack", "more"),
-        *("less", "inch", "inches", "size", "black", "white", "blue", "red", "green", "grey", "gray", "pink"),
-        *("silver", "gold", "color", "colour", "mens", "womens", "women", "kids", "girls", "boys", "unisex"),
-        *("best", "free", "shipping", "only", "each", "new", "combo", "piece", "pieces", "model", "series"),
-        *("edition", "version", "style", "type"),
-    }
 )
 
 _NICE_UNITS = (5, 2.5, 2, 1, 0.5, 0.25, 0.2, 0.1)  # multiples of the power of ten, coarsest first
@@ -134,7 +125,7 @@ def _title_terms(product: Product, category: str) -> list[str]:
     out = []
     for word in words:
         folded = word.casefold().strip("-")
-        if folded in _STOPWORDS or folded in banned or folded.rstrip("s") in banned or len(folded) < 4:
+        if folded in TITLE_NOISE or folded in banned or folded.rstrip("s") in banned or len(folded) < 4:
             continue
         out.append(folded)
     return list(dict.fromkeys(out))

@@ -106,10 +106,7 @@ class HardConstraints(BaseModel):
 
     @property
     def category_leaf(self) -> str | None:
-        if not self.category:
-            return None
-        parts = [p.strip() for p in self.category.replace("/", ">").split(">") if p.strip()]
-        return parts[-1] if parts else None
+        return category_leaf(self.category)
 
     # -- checking products -------------------------------------------------------------------------------------
 
@@ -279,6 +276,14 @@ class HardConstraints(BaseModel):
 
 
 @lru_cache(maxsize=1024)
+def category_leaf(category: str | None) -> str | None:
+    """The last step of a category path (``Home > Kitchen / Kettles`` -> ``Kettles``); ``None`` without one."""
+    if not category:
+        return None
+    parts = [p.strip() for p in category.replace("/", ">").split(">") if p.strip()]
+    return parts[-1] if parts else None
+
+
 def _category_key(category: str) -> str | None:
     return SearchFilters(category=category).category_key()
 

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from sandbox.catalog.backend import CatalogBackend
-from sandbox.rewards.citations import product_citations, web_citations
+from sandbox.citations import product_citations, web_citations
 from sandbox.tools.registry import ToolError, ToolResult
 
 MAX_REPORT_CHARS = 30_000

@@ -10,7 +10,6 @@ means the same thing to the agent, the CLI and the benchmarks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from decimal import Decimal
 from typing import Annotated
 
@@ -264,9 +263,3 @@ class CatalogTools:
                 f"{len(missing)} of {len(ids)} product ids are not in the catalog: {', '.join(missing[:5])}"
             )
         return VisitProductResult(goal=goal, products=found, not_found=not_found or None, error=error)
-
-
-def products_by_id(backend: CatalogBackend, ids: Iterable[str]) -> dict[str, Product]:
-    """The known products among ``ids`` keyed by id (unknown ids are left out)."""
-    unique = list(dict.fromkeys(ids))
-    return {pid: p for pid, p in zip(unique, backend.get_products(unique), strict=True) if p is not None}

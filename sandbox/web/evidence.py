@@ -16,73 +16,19 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
+from sandbox.stopwords import STOPWORDS
 from sandbox.web.models import FetchedPage
 from sandbox.web.quoting import quote_untrusted
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-_STOPWORDS = frozenset(
-    {
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "for",
-        "from",
-        "has",
-        "have",
-        "how",
-        "i",
-        "in",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "that",
-        "the",
-        "this",
-        "to",
-        "was",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "will",
-        "with",
-        "about",
-        "into",
-        "find",
-        "check",
-        "look",
-        "out",
-        "does",
-        "do",
-        "their",
-        "them",
-        "they",
-        "these",
-        "those",
-        "my",
-        "me",
-        "we",
-        "you",
-    }
-)
 
 
 def tokens(text: str) -> list[str]:
     """Lower-cased word tokens without stopwords, with a light plural strip (``shoes`` -> ``shoe``)."""
     out = []
     for word in _WORD.findall(text.casefold()):
-        if word in _STOPWORDS:
+        if word in STOPWORDS:
             continue
         if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
             word = word[:-1]

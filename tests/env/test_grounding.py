@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.rewards.citations import cited_product_ids
+from sandbox.catalog.backend import products_by_id
+from sandbox.citations import cited_product_ids
 from sandbox.rewards.grounding import check_report, claim_units, extract_claims, grounding_accuracy
-from sandbox.tools.catalog_tools import products_by_id
 
 CORE = "bestbuy:3953367"  # Samsung Galaxy Core Prime, 8GB Memory, $124.99
 S7 = "bestbuy:4893100"  # Samsung Galaxy S7 32GB, $679.99

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from sandbox.rewards.citations import cited_product_ids
+from sandbox.citations import cited_product_ids
 from sandbox.supervisor import (
     FinalAnswer,
     Phase,

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sandbox.catalog.dense.config import DenseConfig
 from sandbox.catalog.dense.embedder import Embedder, resolve_model
@@ -38,7 +37,7 @@ from sandbox.catalog.dense.filter_columns import FilterColumnsBuilder
 from sandbox.catalog.dense.manifest import DENSE_DIRNAME, DENSE_EXTRAS_KEY, DenseManifest, cache_model_key
 from sandbox.catalog.dense.text import TEXT_FORMAT, product_text
 from sandbox.catalog.snapshot import Snapshot
-from sandbox.progress import ProgressBar
+from sandbox.progress import counting_bar
 
 #: Texts encoded between two points where an interrupted build can resume.
 RESUME_CHUNK = 4096
@@ -48,18 +47,6 @@ def _cache_dir(path: Path | str) -> Path:
     """A snapshot directory means its ``dense/`` folder; anything else is taken as a cache directory itself."""
     path = Path(path)
     return path / DENSE_DIRNAME if (path / DENSE_DIRNAME / CACHE_META).is_file() else path
-
-
-def _progress(enabled: bool) -> Progress:
-    return ProgressBar(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
-    )
 
 
 def build_dense_index(
@@ -125,7 +112,7 @@ def build_dense_index(
         encoded_vectors = None
         done = 0
         try:
-            with _progress(progress) as bar:
+            with counting_bar(progress, console=Console(stderr=True)) as bar:
                 task = bar.add_task(f"embedding ({spec.model_id})", total=len(unique_rows), rate="")
 
                 def advance(n: int) -> None:
