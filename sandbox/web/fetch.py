@@ -59,6 +59,11 @@ _META_CHARSET = re.compile(rb"""<meta[^>]+?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-
 _XML_ENCODING = re.compile(rb"""^<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 
 
+def _quoted(exc: BaseException) -> str:
+    """An HTTP library's message as data: it can carry the server's text (an invalid ``Location``, say)."""
+    return quote_data(str(exc), 300)
+
+
 class FetchLimits(BaseModel):
     """Bounds of one page fetch."""
 
@@ -288,18 +293,22 @@ class HttpFetcher:
                 raise FetchError(url, message, transient=True) from exc
             except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError, UnicodeError) as exc:
                 raise FetchError(
-                    url, f"cannot visit {quote_data(current, 300)}: not a valid url ({exc})"
+                    url, f"cannot visit {quote_data(current, 300)}: not a valid url ({_quoted(exc)})"
                 ) from exc
             except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
                 if attempt < attempts:
                     self._sleep(min(limits.retry.base_delay_s, max(0.0, deadline - time.monotonic())))
                     continue
                 raise FetchError(
-                    url, f"could not read {current}: {type(exc).__name__}: {exc}", transient=True
+                    url,
+                    f"could not read {quote_data(current, 300)}: {type(exc).__name__}: {_quoted(exc)}",
+                    transient=True,
                 ) from exc
             except httpx.HTTPError as exc:
                 raise FetchError(
-                    url, f"could not read {current}: {type(exc).__name__}: {exc}", transient=True
+                    url,
+                    f"could not read {quote_data(current, 300)}: {type(exc).__name__}: {_quoted(exc)}",
+                    transient=True,
                 ) from exc
         raise AssertionError("unreachable")
 
