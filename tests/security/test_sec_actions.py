@@ -129,3 +129,28 @@ def test_llm_client_replies_become_valid_utf8() -> None:
     cleaned, replaced = valid_utf8(normalize_message(raw))
     assert replaced == 2
     json.dumps(cleaned, ensure_ascii=False).encode("utf-8")
+
+
+def test_an_episode_with_lone_surrogates_is_recorded_not_lost(small_snapshot, tmp_path) -> None:  # noqa: ANN001
+    """Item 6 end to end: the trace write used to fail on ``"\\ud83d"``, losing the episode on every rerun."""
+    from sandbox.env import ProductResearchEnv
+    from sandbox.recorder import EpisodeRecorder, read_traces
+
+    path = tmp_path / "traces.jsonl"
+    env = EpisodeRecorder(ProductResearchEnv(small_snapshot, max_steps=10), path)
+    env.reset(seed=3, options={"episode_id": "surrogates"})
+    env.step(
+        {
+            "role": "assistant",
+            "content": "Plan: compare phones \ud83d under 300 \udfff.",
+            "reasoning": "\ud800",
+        }
+    )
+    env.step({"name": "product_search", "arguments": {"query": "phone \ud83d"}, "id": "call_\udc00"})
+    env.close()
+    raw = path.read_bytes()
+    raw.decode("utf-8")  # strict: the file is valid UTF-8
+    assert b"\\ud83d" not in raw.lower() and b"\\udfff" not in raw.lower()
+    (trace,) = read_traces(path)
+    assert trace.episode_id == "surrogates" and len(trace.steps) == 2
+    assert "\ufffd" in json.dumps(trace.steps[0].model_dump(mode="json"), ensure_ascii=False)

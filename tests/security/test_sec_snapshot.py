@@ -250,3 +250,30 @@ def test_a_damaged_record_in_an_episode_is_an_internal_error_not_the_agents(
         assert info.get("internal_errors", 0) >= 1 or "internal" in json.dumps(info)
     finally:
         env.close()
+
+
+@pytest.mark.parametrize("damage", ["substr(doc, 1, 40)", "'{\"product_id\": 5}'"])
+def test_reset_over_damaged_records_is_a_snapshot_error_not_a_validation_error(
+    small_snapshot: Path, tmp_path: Path, damage: str
+) -> None:
+    """Item 10: ``reset`` used to fail with a raw pydantic ``ValidationError`` when the task it drew met a bad row."""
+    from pydantic import ValidationError
+
+    from sandbox.env import ProductResearchEnv
+
+    snap = tmp_path / "small"
+    shutil.copytree(small_snapshot, snap)
+    _strip_checksums(snap)  # open cannot see it: the damage is met when reset draws a task
+    db = sqlite3.connect(snap / "products.sqlite")
+    db.execute(f"UPDATE products SET doc = {damage}")
+    db.commit()
+    db.close()
+    env = ProductResearchEnv(snap, max_steps=50)
+    try:
+        with pytest.raises(SnapshotError) as info:
+            env.reset(seed=0)
+        assert not isinstance(info.value, ValidationError)
+        message = info.value.one_line()
+        assert "products.sqlite" in message and "rebuild" in message and "\n" not in message
+    finally:
+        env.close()
