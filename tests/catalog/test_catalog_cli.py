@@ -50,6 +50,7 @@ def test_search_rejects_bad_filter_values(shared_data: Path, small_snapshot: Pat
     assert "price_min" in result.output
 
 
+@pytest.mark.slow
 def test_dense_rebuild_through_the_cli_encodes_nothing_again(
     shared_data: Path, tmp_path: Path, monkeypatch
 ) -> None:

@@ -95,6 +95,7 @@ SORT_KEY = {
 }
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_every_hit_satisfies_filters_and_orders_hold(backend, vocab, data) -> None:

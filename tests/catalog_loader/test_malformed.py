@@ -319,6 +319,7 @@ def test_missing_files_and_bad_parser_choices_are_spec_errors(tmp_path: Path) ->
         iter_sources([bad])
 
 
+@pytest.mark.slow
 def test_memory_stays_flat_as_the_number_of_rows_grows(tmp_path: Path) -> None:
     def peak_for(rows: int) -> int:
         path = tmp_path / f"big{rows}.csv"

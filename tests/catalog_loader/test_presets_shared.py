@@ -65,6 +65,7 @@ def test_preset_names_cover_shared_and_release_datasets() -> None:
         preset("nope", Path("."))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SHARED_PRESETS)
 def test_exact_counts_per_preset(loaded, name: str) -> None:
     reports, _, _, _ = loaded

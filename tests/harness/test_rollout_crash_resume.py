@@ -12,6 +12,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("crash_runner.py")
 TASKS, TRIALS = 30, 2
@@ -47,6 +49,7 @@ def wait_for_lines(out: Path, n: int, proc: subprocess.Popen, limit_s: float = 1
         time.sleep(0.01)
 
 
+@pytest.mark.slow
 def test_sigkill_then_rerun_records_every_job_exactly_once(tmp_path: Path) -> None:
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -60,6 +60,7 @@ def _expected_json_type(node: dict, defs: dict) -> dict:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("plan_mode", ["tool", "turn", "none"])
 def test_every_tool_method_has_a_schema_transformers_accepts(
     small_snapshot: Path, tasks: list, plan_mode: str

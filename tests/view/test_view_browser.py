@@ -17,7 +17,7 @@ from harness.view.browser import browser, unavailable
 REASON = unavailable()
 if REASON and os.environ.get("CI") == "true":
     raise RuntimeError(f"CI must run the browser tests: {REASON} (.ci/run installs chromium and playwright)")
-pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
+pytestmark = [pytest.mark.skipif(REASON is not None, reason=REASON or ""), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

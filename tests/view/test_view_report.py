@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from harness.view import build_report
 from harness.view.episode import episode_detail
 from harness.view.load import load_run
@@ -118,6 +120,7 @@ def test_a_wrong_price_is_marked_disagrees_on_its_claim() -> None:
     )
 
 
+@pytest.mark.slow
 def test_cli_writes_the_file_and_reports_its_size(view_run, tmp_path) -> None:
     out = tmp_path / "cli.html"
     done = subprocess.run(
@@ -128,6 +131,7 @@ def test_cli_writes_the_file_and_reports_its_size(view_run, tmp_path) -> None:
     assert figures["bytes"] == out.stat().st_size and figures["episodes"] == 4
 
 
+@pytest.mark.slow
 def test_cli_names_a_missing_run_folder_with_exit_code_2(tmp_path) -> None:
     done = subprocess.run(
         [sys.executable, "-c", "from harness.cli import main; main()", "view", str(tmp_path / "nope"), "--out", str(tmp_path / "x.html")],
