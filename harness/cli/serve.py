@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import typer
 from pydantic import ValidationError
@@ -42,6 +44,12 @@ def serve(
     max_tool_result_chars: int = typer.Option(
         None, "--max-tool-result-chars", min=1, help="Cap each tool result's text (compact observations)."
     ),
+    web: str = typer.Option(
+        None,
+        "--web",
+        help="Offer web_search / web_visit: a WebConfig as a JSON object or a .json file "
+        '(e.g. \'{"provider": "corpus", "corpus_dir": "corpus/", "mode": "live"}\'). Default: no web tools.',
+    ),
     step_threads: int = typer.Option(
         16, "--step-threads", min=1, help="Threads running env steps, per worker."
     ),
@@ -72,6 +80,7 @@ def serve(
             max_steps=max_steps,
             plan_mode=plan_mode,
             max_tool_result_chars=max_tool_result_chars,
+            web=_web_config(web),
             step_threads=step_threads,
             shutdown_grace_s=shutdown_grace,
             log_level=log_level,
@@ -85,3 +94,22 @@ def serve(
     from harness.server.serve import serve as run_server
 
     run_server(settings)
+
+
+def _web_config(value: str | None) -> dict[str, Any] | None:
+    """``--web``: JSON object text, or the path of a file holding one."""
+    if value is None:
+        return None
+    text = value
+    if not value.lstrip().startswith("{"):
+        path = Path(value)
+        if not path.is_file():
+            raise UserError(f"--web {value}: expected a JSON object or the path of a .json file holding one")
+        text = path.read_text(encoding="utf-8")
+    try:
+        config = json.loads(text)
+    except ValueError as exc:
+        raise UserError(f"--web: not valid JSON ({exc})") from None
+    if not isinstance(config, dict):
+        raise UserError("--web: expected a JSON object (a WebConfig), got " + type(config).__name__)
+    return config

@@ -3,7 +3,7 @@ behind the :class:`~harness.server.guard.Guard`.
 
 OpenEnv provides the protocol (``/ws`` sessions, ``/reset``, ``/step``, ``/state``, ``/schema``, ``/metadata``,
 ``/health``); its MCP routes are removed (the env is not an MCP server, and HTTP MCP sessions could be
-addressed by id from any connection). The catalog (and task file) is opened once per process, before the
+addressed by id from any connection). The catalog (and task file, and web tools) is opened once per process, before the
 first request, so a bad ``--catalog`` fails at startup rather than on the first reset.
 """
 
@@ -22,7 +22,7 @@ from harness.server.guard import Guard
 from harness.server.models import PrgymAction, PrgymObservation, PrgymState
 from harness.server.settings import ServerSettings
 from sandbox.env import ENV_VERSION, shared_backend
-from sandbox.env.shared import shared_tasks
+from sandbox.env.shared import shared_tasks, shared_web_tools
 
 #: The guards of the apps built in this process (the draining server asks them whether they are drained).
 GUARDS: list[Guard] = []
@@ -33,6 +33,8 @@ def create_server_app(settings: ServerSettings) -> Guard:
     backend = shared_backend(settings.catalog, settings.backend_kind)
     if settings.tasks is not None:
         shared_tasks(settings.tasks)
+    if settings.web is not None:
+        shared_web_tools(settings.web)  # a provider missing its key or url fails at startup, not mid-episode
     snapshot_id = getattr(backend, "snapshot_id", "unknown")
     stats = ServerStats()
     executor = ThreadPoolExecutor(max_workers=settings.step_threads, thread_name_prefix="prgym-step")

@@ -227,6 +227,8 @@ class PrgymEnvironment(Environment[PrgymAction, PrgymObservation, PrgymState]):
             kwargs["plan_mode"] = plan_mode
         if s.max_tool_result_chars is not None:
             kwargs["max_tool_result_chars"] = s.max_tool_result_chars
+        if s.web is not None:
+            kwargs["web"] = s.web  # one shared WebTools per process (sandbox.env.shared_web_tools)
         return ProductResearchEnv(s.catalog, **kwargs)
 
     def _wire_info(self, info: dict[str, Any]) -> dict[str, Any]:

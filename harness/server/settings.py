@@ -6,9 +6,9 @@ import ipaddress
 import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.server.models import PlanMode
 
@@ -34,6 +34,10 @@ class ServerSettings(BaseModel):
         default=None, description="Default plan mode (None: the env's default)."
     )
     max_tool_result_chars: int | None = Field(default=None, ge=1)
+    web: dict[str, Any] | None = Field(
+        default=None,
+        description="A sandbox.web.WebConfig (dict form) to offer web_search / web_visit; None: no web tools.",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1)
@@ -55,6 +59,20 @@ class ServerSettings(BaseModel):
         default=30.0, ge=0, description="How long shutdown waits for in-flight steps."
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("web")
+    @classmethod
+    def _web(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        from sandbox.web import WebConfig
+
+        try:
+            return WebConfig.model_validate(value).model_dump(mode="json")
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ValueError(f"{where}: {first['msg']}") from None
 
     @model_validator(mode="after")
     def _auth(self) -> ServerSettings:
