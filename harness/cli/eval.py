@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -67,6 +68,13 @@ def _resolve_tasks(tasks: Path | None, suite: Path | None) -> tuple[Path, SuiteM
             f"{path}: checksum differs from its suite.json", hint="rebuild it with `prgym bench build`"
         )
     return path, manifest
+
+
+def print_table(table: Table) -> None:
+    """Print ``table`` at its natural width even when that is wider than the terminal (or the 80 columns rich
+    assumes when output is piped): squeezed to fit, every figure became ``0.…``."""
+    needed = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    (console if needed <= console.width else Console(width=needed)).print(table)
 
 
 def summary_table(summary: dict[str, IntentSummary], title: str) -> Table:
@@ -301,32 +309,120 @@ def eval_cmd(
     title = f"{policy} on {name} (snapshot {result['snapshot_id'][:12]}, k={trials})"
     shopping = {k: v for k, v in summary.items() if k != "research" and (k != "all" or not research)}
     if len(research) < len(taskset):
-        console.print(summary_table(shopping, title))
+        print_table(summary_table(shopping, title))
     if research:
-        console.print(research_table(summary["research"], title))
+        print_table(research_table(summary["research"], title))
     if out is not None:
         console.print(f"wrote {out / 'eval.json'}")
 
 
+RESEARCH_COLUMNS = (
+    ("reward", "reward", 3),
+    ("accepted", "accepted", 3),
+    ("EPC", "epc", 2),
+    ("EPC ok", "epc_ok", 2),
+    ("grounding", "grounding", 3),
+    ("constraints", "constraints", 3),
+    ("rubric", "rubric", 3),
+    ("RACE", "race", 3),
+)
+"""Research leaderboard columns: (header, summary key, digits)."""
+
+
+def _load_run(run: Path) -> dict[str, Any]:
+    path = run / "eval.json" if run.is_dir() else run
+    if not path.is_file():
+        raise UserError(f"{run}: no eval.json", hint="pass directories written by `prgym eval --out DIR`")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        summary = data["summary"]
+        if not isinstance(summary, dict) or not summary:
+            raise TypeError("summary is empty")
+        missing = [key for key in ("policy", "snapshot_id", "trials") if key not in data]
+        if missing:
+            raise KeyError(missing[0])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserError(
+            f"{path}: not an eval.json written by `prgym eval` ({type(exc).__name__}: {exc})"
+        ) from None
+    return data
+
+
+def _run_cells(r: dict[str, Any]) -> list[str]:
+    suite = f"{r['suite']} v{r['suite_version']}" if r.get("suite") else Path(str(r.get("tasks"))).name
+    return [str(r["policy"]), suite, str(r["snapshot_id"])[:12], str(r["trials"])]
+
+
+def _shopping_all(summary: dict[str, Any]) -> dict[str, float]:
+    """ASR, CAR and steps over a run's shopping episodes (``all`` minus research episodes in a mixed file)."""
+    if "research" not in summary:
+        return summary["all"]
+    parts = [v for k, v in summary.items() if k not in ("all", "research")]
+    n = sum(v["episodes"] for v in parts)
+    return {key: sum(v[key] * v["episodes"] for v in parts) / n for key in ("asr", "car", "steps")}
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
+        "| " + " | ".join(row) + " |" for row in rows
+    ]
+
+
+def shopping_board(runs: list[dict[str, Any]]) -> list[str]:
+    """One row per run with shopping tasks: ASR per intent, then over all its shopping tasks; best first."""
+    intents = sorted({i for r in runs for i in r["summary"] if i not in ("all", "research")})
+    header = (
+        ["policy", "suite", "snapshot", "k"] + [f"{i} ASR" for i in intents] + ["all ASR", "CAR", "steps"]
+    )
+    rows = []
+    for r in sorted(runs, key=lambda r: -_shopping_all(r["summary"])["asr"]):
+        every = _shopping_all(r["summary"])
+        cells = _run_cells(r) + [
+            f"{r['summary'][i]['asr']:.3f}" if i in r["summary"] else "-" for i in intents
+        ]
+        rows.append(cells + [f"{every['asr']:.3f}", f"{every['car']:.3f}", f"{every['steps']:.1f}"])
+    return _table(header, rows)
+
+
+def research_board(runs: list[dict[str, Any]]) -> list[str]:
+    """One row per run with research tasks: the report figures; best RACE first, then rubric, then reward.
+
+    RACE is relative to the run's judge reference, so the reference is a column: compare RACE only between
+    rows that name the same one."""
+    header = ["policy", "suite", "snapshot", "k", "tasks"] + [c[0] for c in RESEARCH_COLUMNS]
+    header += ["judged", "reference", "steps"]
+
+    def rank(r: dict[str, Any]) -> tuple[float, float, float]:
+        s = r["summary"]["research"]
+        race = s.get("race")
+        return (-(race if race is not None else -1.0), -(s.get("rubric") or 0.0), -(s.get("reward") or 0.0))
+
+    rows = []
+    for r in sorted(runs, key=rank):
+        s = r["summary"]["research"]
+        cells = _run_cells(r) + [str(s["tasks"])]
+        cells += [
+            "-" if s.get(key) is None else f"{s[key]:.{digits}f}" for _, key, digits in RESEARCH_COLUMNS
+        ]
+        judge = r.get("judge") or {}
+        reference = Path(judge["reference"]).name if judge.get("reference") else "-"
+        rows.append(cells + [str(s.get("judged", 0)), reference, f"{s['steps']:.1f}"])
+    return _table(header, rows)
+
+
 @eval_app.command("compare")
 def compare(runs: list[Path] = typer.Argument(..., help="Run directories (or eval.json files).")) -> None:
-    """A markdown leaderboard across runs: one row per run, ASR and CAR per intent."""
-    loaded = []
-    for run in runs:
-        path = run / "eval.json" if run.is_dir() else run
-        if not path.is_file():
-            raise UserError(f"{run}: no eval.json", hint="pass directories written by `prgym eval --out DIR`")
-        loaded.append(json.loads(path.read_text(encoding="utf-8")))
-    intents = sorted({i for r in loaded for i in r["summary"] if i != "all"}) + ["all"]
-    header = ["policy", "suite", "snapshot", "k"] + [f"{i} ASR" for i in intents] + ["CAR", "steps"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for r in sorted(loaded, key=lambda r: -r["summary"]["all"]["asr"]):
-        suite = f"{r['suite']} v{r['suite_version']}" if r.get("suite") else Path(r["tasks"]).name
-        cells = [r["policy"], suite, r["snapshot_id"][:12], str(r["trials"])]
-        cells += [f"{r['summary'][i]['asr']:.3f}" if i in r["summary"] else "-" for i in intents]
-        cells += [f"{r['summary']['all']['car']:.3f}", f"{r['summary']['all']['steps']:.1f}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    print("\n".join(lines))
+    """Markdown leaderboards across runs: shopping runs by ASR per intent, research runs by their report
+    figures (EPC, grounding, constraints, rubric, RACE)."""
+    loaded = [_load_run(run) for run in runs]
+    shopping = [r for r in loaded if any(i not in ("all", "research") for i in r["summary"])]
+    research = [r for r in loaded if "research" in r["summary"]]
+    blocks = []
+    if shopping:
+        blocks.append((["**Shopping tasks**", ""] if research else []) + shopping_board(shopping))
+    if research:
+        blocks.append((["**Research reports**", ""] if shopping else []) + research_board(research))
+    print("\n\n".join("\n".join(block) for block in blocks))
 
 
 def _write_research_suite(backend, config, tasks_path: Path, progress: bool) -> dict[str, int]:

@@ -25,8 +25,8 @@ six behaviours prgym's lenient mode (``scoring="prgym"``) does not share. Each i
 3. a missing or null field the rules read raises in the published code (here :class:`ShoppingBenchCrash`;
    the task scores 0 with ``crash`` naming the field) where prgym scores a miss;
 4. items whose ``shop_id`` is null all count as one shop (a shop task can succeed with no shop at all);
-5. the web knowledge check runs on the raw title/description with ``str.lower`` (prgym: casefolded,
-   whitespace-normalised text);
+5. the web knowledge check runs on the raw title/description with ``str.lower``, a bare ``in`` (an empty
+   attribute is in every text; prgym: casefolded, whitespace-normalised text, an empty attribute a miss);
 6. the web ground-truth flag is a substring test, ``target_id in product_id`` (prgym: exact id).
 
 Both modes differ from the original by necessity in one way: title similarity defaults to a lexical cosine (the
@@ -383,7 +383,8 @@ def score_web_task(
             if mode == "shoppingbench"
             else ((task.knowledge_attribute or "").casefold())
         )
-        knowledge = bool(keyword) and (
+        # the published test is a bare ``in``: an empty keyword is in every text; prgym: an empty one is a miss
+        knowledge = (bool(keyword) or mode == "shoppingbench") and (
             keyword in _web_text(title, mode) or keyword in _web_text(description, mode)
         )
     except ShoppingBenchCrash as crash:

@@ -139,6 +139,12 @@ def test_quirk5_web_knowledge_on_raw_text() -> None:
     assert (exact.knowledge_ok, exact.r_pro, exact.success) == (False, 0.5, False)
     lenient = score_shopping_task(task, [loaded], scoring="prgym")
     assert (lenient.knowledge_ok, lenient.r_pro, lenient.success) == (True, 1.0, True)
+    # published: kw = "" -> "" in "... ".lower() is True -> kw 1, title 1 -> success; prgym: an empty
+    # attribute is a miss -> 0.5
+    empty = _web_task("")
+    exact = score_shopping_task(empty, [loaded], scoring="shoppingbench", records={"9": raw}.get)
+    assert (exact.knowledge_ok, exact.success) == (True, True)
+    assert score_shopping_task(empty, [loaded], scoring="prgym").r_pro == 0.5
 
 
 def test_quirk6_web_ground_truth_flag_is_a_substring_test() -> None:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from harness.cli import app
 from harness.eval import suites
 from harness.eval.policies import OraclePolicy, RandomPolicy
-from harness.eval.runner import evaluate, summarize
+from harness.eval.runner import EpisodeScore, evaluate, summarize
 from sandbox.catalog.lexical import TantivyBackend
 from sandbox.tasks.synthesis import CatalogPool, SynthesisConfig, synthesize_tasks
 from sandbox.tasks.taskset import TaskSet
@@ -51,6 +51,7 @@ def test_eval_cli_writes_eval_json_and_compare_ranks_runs(
 ) -> None:
     monkeypatch.delenv("PRGYM_DEBUG", raising=False)  # another test's `prgym --debug` may have set it
     runner = CliRunner()
+    outputs = {}
     for policy in ("oracle", "random"):
         result = runner.invoke(
             app,
@@ -58,6 +59,11 @@ def test_eval_cli_writes_eval_json_and_compare_ranks_runs(
              "--out", str(tmp_path / policy), "--no-progress", "--limit", "4"],
         )  # fmt: skip
         assert result.exit_code == 0, result.output
+        outputs[policy] = result.output
+    # the table keeps its natural width: CliRunner's 80 columns used to squeeze every figure to "1.…"
+    table = [line for line in outputs["oracle"].splitlines() if line.startswith("│ ")]
+    row = next(line for line in table if line.startswith("│ all"))
+    assert not any("…" in line for line in table) and row.count("1.000") >= 8, outputs["oracle"]
     data = json.loads((tmp_path / "oracle" / "eval.json").read_text())
     assert data["summary"]["all"]["asr"] == 1.0 and data["snapshot_id"].startswith("cat-")
     board = runner.invoke(app, ["eval", "compare", str(tmp_path / "random"), str(tmp_path / "oracle")])
@@ -68,6 +74,26 @@ def test_eval_cli_writes_eval_json_and_compare_ranks_runs(
         app, ["eval", "--catalog", str(small_snapshot), "--tasks", str(task_file), "--policy", "nope"]
     )
     assert bad.exit_code == 2 and "expected oracle or random or scripted or openai:MODEL" in bad.output
+    (tmp_path / "junk.json").write_text('{"policy": "x"}')
+    junk = runner.invoke(app, ["eval", "compare", str(tmp_path / "junk.json")])
+    assert junk.exit_code == 2 and "not an eval.json" in junk.output and "summary" in junk.output
+
+
+def test_field_scores_average_over_the_intents_that_report_them() -> None:
+    shop_fields = {"title": 1.0, "price": 1.0, "service": 1.0, "sku & attrs": 1.0}
+    scores = [
+        EpisodeScore(task_id="p", intent="product", trial=0, success=True, fields=shop_fields),
+        EpisodeScore(task_id="e", intent="product", trial=0, error="RuntimeError: boom"),
+        EpisodeScore(
+            task_id="k", intent="knowledge", trial=0, success=True, fields={"kw": 1.0, "title": 1.0}
+        ),
+        EpisodeScore(task_id="r", intent="research", trial=0),
+    ]
+    summary = summarize(scores, 1)
+    # an errored product episode counts 0 in the product fields; web and research episodes do not report price
+    assert summary["product"].fields["price"] == 0.5
+    assert summary["all"].fields["price"] == 0.5 and summary["all"].fields["kw"] == 1.0
+    assert summary["all"].fields["title"] == pytest.approx(2 / 3)
 
 
 def test_bench_build_is_byte_identical_and_checks_its_checksum(
@@ -99,3 +125,23 @@ def test_bench_build_is_byte_identical_and_checks_its_checksum(
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert (data["suite"], data["suite_version"], data["summary"]["all"]["asr"]) == ("tiny", 1, 1.0)
+
+
+def test_a_mixed_run_is_on_both_leaderboards_with_shopping_figures_over_shopping_episodes() -> None:
+    from harness.cli.eval import research_board, shopping_board
+
+    def part(asr: float, episodes: int, steps: float) -> dict:
+        return {"asr": asr, "car": asr, "steps": steps, "episodes": episodes, "tasks": episodes}
+
+    research = {**part(0.0, 2, 6.0), "reward": 0.9, "accepted": 1.0, "epc": 4.0, "epc_ok": 3.0,
+                "grounding": 1.0, "constraints": 1.0, "rubric": 0.5, "race": None, "judged": 0}  # fmt: skip
+    run = {"policy": "p", "snapshot_id": "cat-0123456789abcdef", "trials": 1, "tasks": "mixed.jsonl",
+           "summary": {"product": part(1.0, 3, 2.0), "shop": part(0.0, 1, 10.0), "research": research,
+                       "all": part(0.5, 6, 4.67)}}  # fmt: skip
+    shop = shopping_board([run])
+    # shopping "all" over the 4 shopping episodes (3 of them successful), not the 6 with research
+    assert shop[0].split(" | ")[-3:] == ["all ASR", "CAR", "steps |"]
+    assert shop[2] == "| p | mixed.jsonl | cat-01234567 | 1 | 1.000 | 0.000 | 0.750 | 0.750 | 4.0 |"
+    assert research_board([run])[2].startswith(
+        "| p | mixed.jsonl | cat-01234567 | 1 | 2 | 0.900 | 1.000 | 4.00"
+    )

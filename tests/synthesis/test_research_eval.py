@@ -143,6 +143,16 @@ def test_judge_scores_reports_against_the_reference_run(tiny_suite: Path, tmp_pa
     assert data["summary"]["research"]["race"] == pytest.approx(8 / 12)
     assert data["summary"]["research"]["judged"] == 3
     assert all(e["race"] == pytest.approx(8 / 12) and e["judge_error"] is None for e in data["episodes"])
+    # the leaderboard ranks research runs by their report figures, judged runs first, naming the reference
+    board = CliRunner().invoke(app, ["eval", "compare", str(reference), str(tmp_path / "judged")])
+    assert board.exit_code == 0, board.output
+    rows = [line.split(" | ") for line in board.output.splitlines() if line.startswith("| ")]
+    header = [c.strip("| ") for c in rows[0]]
+    assert header[-4:] == ["RACE", "judged", "reference", "steps"] and "ASR" not in board.output
+    judged, plain = ({h: c.strip("| ") for h, c in zip(header, row, strict=True)} for row in rows[1:])
+    assert (judged["RACE"], judged["judged"], judged["reference"]) == ("0.667", "3", "ref")
+    assert (plain["RACE"], plain["reference"]) == ("-", "-")
+    assert judged["rubric"] == plain["rubric"] == f"{data['summary']['research']['rubric']:.3f}"
 
 
 def test_a_malformed_judge_reply_is_a_kept_failure_not_a_crash(tiny_suite: Path, tmp_path: Path) -> None:

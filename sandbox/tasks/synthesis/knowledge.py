@@ -166,7 +166,7 @@ class KnowledgeSource:
         else:
             raise UserError(
                 f"--web-corpus {path}: neither a corpus directory (with manifest.json) nor a web cache file",
-                hint="build a corpus with `prgym web build-corpus SRC OUT` or record a cache with web tools",
+                hint="build a corpus with `prgym web build-corpus SRC --out DIR` or record a cache with web tools",
             )
         digest = hashlib.sha256("\x00".join(p.url + "\x00" + p.text for p in pages).encode()).hexdigest()
         return cls(pages, f"web:{digest[:12]}")

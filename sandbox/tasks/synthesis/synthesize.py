@@ -222,6 +222,12 @@ class _Synthesizer:
             [i for i, p in enumerate(pool.products) if p.price is not None], dtype=np.int64
         )
         self.shop_names = sorted(pool.shops)
+        # priced products per source, in catalog order (a per-candidate scan of the catalog was a quarter of
+        # the voucher intent's time)
+        by_source: dict[str, list[int]] = {}
+        for i in self.priced.tolist():
+            by_source.setdefault(pool.products[i].source, []).append(i)
+        self.priced_by_source = {s: np.array(v, dtype=np.int64) for s, v in by_source.items()}
         self.knowledge: KnowledgeIndex | None = None
         self.knowledge_seen: set[tuple[str, str]] = set()
 
@@ -239,7 +245,7 @@ class _Synthesizer:
                 products[members[int(i)]] for i in sorted(rng.choice(len(members), size=k, replace=False))
             ]
         first = products[int(rng.choice(self.priced))]
-        same = [int(i) for i in self.priced if products[int(i)].source == first.source]
+        same = self.priced_by_source[first.source]
         k = int(rng.integers(1, 4))
         extra = [
             products[same[int(i)]] for i in rng.choice(len(same), size=min(k - 1, len(same)), replace=False)
