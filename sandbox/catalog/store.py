@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -20,6 +20,10 @@ from sandbox.catalog.product import Product
 
 STORE_FILENAME = "products.sqlite"
 _STAGING_FILENAME = "staging.sqlite"
+
+
+_IN_CHUNK = 500  # bound parameters per IN (...) query; SQLite allows 999 in old builds
+_CACHE_SIZE = 4096
 
 
 class ProductStoreWriter:
@@ -94,7 +98,9 @@ class ProductStore:
             (self._count,) = self._connection().execute("SELECT count(*) FROM products").fetchone()
         except sqlite3.DatabaseError as exc:
             raise self._damaged(f"not a readable product store ({exc})") from None
-        self._cached_get = lru_cache(maxsize=4096)(self._get_one)
+        # Recently read products (search pages repeat across steps); guarded because envs share a store.
+        self._cache: OrderedDict[str, Product | None] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     def _damaged(self, what: str) -> DamagedSnapshotError:
         return DamagedSnapshotError(
@@ -128,33 +134,50 @@ class ProductStore:
     def __len__(self) -> int:
         return self._count
 
-    def _get_one(self, product_id: str) -> Product | None:
-        rows = self._rows("SELECT doc FROM products WHERE product_id = ?", (product_id,))
-        return self._product(rows[0][0], product_id) if rows else None
+    def _rows_in(self, columns: str, key: str, values: Sequence[object]) -> list[tuple]:
+        """``SELECT columns ... WHERE key IN (values)``: one query per :data:`_IN_CHUNK` values (a search page is
+        one query, not one per hit)."""
+        rows: list[tuple] = []
+        for start in range(0, len(values), _IN_CHUNK):
+            chunk = values[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows += self._rows(f"SELECT {columns} FROM products WHERE {key} IN ({marks})", tuple(chunk))
+        return rows
 
     def get(self, product_ids: Sequence[str]) -> list[Product | None]:
-        """Products in the order asked; ``None`` where the id is unknown."""
-        return [self._cached_get(pid) for pid in product_ids]
+        """Products in the order asked; ``None`` where the id is unknown. Ids not in the cache are read in one
+        query."""
+        with self._cache_lock:
+            known = {pid: self._cache[pid] for pid in product_ids if pid in self._cache}
+            for pid in known:
+                self._cache.move_to_end(pid)
+        missing = list(dict.fromkeys(pid for pid in product_ids if pid not in known))
+        if missing:
+            found: dict[str, Product | None] = dict.fromkeys(missing)
+            for doc, pid in self._rows_in("doc, product_id", "product_id", missing):
+                found[pid] = self._product(doc, pid)
+            known.update(found)
+            with self._cache_lock:
+                self._cache.update(found)
+                while len(self._cache) > _CACHE_SIZE:
+                    self._cache.popitem(last=False)
+        return [known[pid] for pid in product_ids]
+
+    def _at_ords(self, columns: str, ords: Sequence[int]) -> list[tuple]:
+        wanted = [int(o) for o in ords]
+        by_ord = {row[0]: row[1:] for row in self._rows_in(f"ord, {columns}", "ord", list(set(wanted)))}
+        for ord_ in wanted:
+            if ord_ not in by_ord:
+                raise IndexError(f"ordinal {ord_} is outside the store (size {self._count})")
+        return [by_ord[o] for o in wanted]
 
     def get_by_ords(self, ords: Sequence[int]) -> list[Product]:
-        """Products at the given ordinals (each must be in ``range(len(self))``)."""
-        out = []
-        for ord_ in ords:
-            rows = self._rows("SELECT doc, product_id FROM products WHERE ord = ?", (int(ord_),))
-            if not rows:
-                raise IndexError(f"ordinal {ord_} is outside the store (size {self._count})")
-            out.append(self._product(*rows[0]))
-        return out
+        """Products at the given ordinals (each must be in ``range(len(self))``), in one query."""
+        return [self._product(doc, pid) for doc, pid in self._at_ords("doc, product_id", ords)]
 
     def id_at(self, ords: Sequence[int]) -> list[str]:
-        """Product ids at the given ordinals."""
-        out = []
-        for ord_ in ords:
-            rows = self._rows("SELECT product_id FROM products WHERE ord = ?", (int(ord_),))
-            if not rows:
-                raise IndexError(f"ordinal {ord_} is outside the store (size {self._count})")
-            out.append(rows[0][0])
-        return out
+        """Product ids at the given ordinals, in one query."""
+        return [row[0] for row in self._at_ords("product_id", ords)]
 
     def product_ids(self) -> list[str]:
         """Every product id in ordinal (ascending id) order."""
