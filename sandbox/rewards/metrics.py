@@ -6,6 +6,8 @@ evaluation compute the same numbers.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from math import comb
 
@@ -57,10 +59,37 @@ class ReportMetrics(BaseModel):
     claims_disagreeing: int
 
 
-def report_metrics(
-    report: str, backend: CatalogBackend, constraints: HardConstraints
-) -> tuple[ReportMetrics, dict[str, Product], list[ClaimCheck]]:
-    """Metrics of ``report``, plus the cited records and claim checks (for critiques that quote them)."""
+_MetricsResult = tuple["ReportMetrics", dict[str, Product], list[ClaimCheck]]
+# The supervisor checks a report and the terminal reward scores the same report right after: one computation
+# serves both. Keyed by snapshot id (same snapshot, same records), report text and constraints; treat the
+# returned objects as read-only.
+_RECENT: OrderedDict[tuple[str, str, str], _MetricsResult] = OrderedDict()
+_RECENT_LOCK = threading.Lock()
+_RECENT_SIZE = 64
+
+
+def report_metrics(report: str, backend: CatalogBackend, constraints: HardConstraints) -> _MetricsResult:
+    """Metrics of ``report``, plus the cited records and claim checks (for critiques that quote them).
+
+    Computed once per (snapshot, report, constraints): a repeat call returns the same objects.
+    """
+    snapshot_id = getattr(backend, "snapshot_id", None)
+    if not isinstance(snapshot_id, str):
+        return _report_metrics(report, backend, constraints)
+    key = (snapshot_id, report, constraints.model_dump_json())
+    with _RECENT_LOCK:
+        if key in _RECENT:
+            _RECENT.move_to_end(key)
+            return _RECENT[key]
+    result = _report_metrics(report, backend, constraints)
+    with _RECENT_LOCK:
+        _RECENT[key] = result
+        while len(_RECENT) > _RECENT_SIZE:
+            _RECENT.popitem(last=False)
+    return result
+
+
+def _report_metrics(report: str, backend: CatalogBackend, constraints: HardConstraints) -> _MetricsResult:
     cited = cited_product_ids(report)
     products = products_by_id(backend, cited)
     checks = check_report(report, products)
