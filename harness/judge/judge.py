@@ -214,7 +214,7 @@ class RaceJudge:
             try:
                 parsed = parse(result.content)
             except ValueError as exc:
-                error = str(exc)
+                error = _cut_note(result) + str(exc)
                 conversation = conversation + [
                     {"role": "assistant", "content": result.content or ""},
                     {
@@ -254,3 +254,9 @@ class RaceJudge:
             "scores", messages, lambda text: parse_scores(text, criteria), key_messages=keyed
         )
         return race_score(criteria, t_scores, r_scores), source, calls + attempts, hits + int(from_cache)
+
+
+def _cut_note(result: Any) -> str:
+    """``"truncated at max_tokens: "`` when the server stopped the reply at the token limit (a raise of
+    ``max_tokens`` fixes it, a better prompt does not), else nothing."""
+    return "truncated at max_tokens: " if getattr(result, "finish_reason", None) == "length" else ""

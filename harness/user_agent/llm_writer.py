@@ -156,7 +156,8 @@ async def write_task_llm(
             draft = parse_draft(reply)
             check_draft(draft, backend, min_products)
         except DraftRejected as exc:
-            reason = str(exc)
+            # a reply stopped at max_tokens is not a model that cannot write JSON: say which it was
+            reason = f"truncated at max_tokens: {exc}" if result.truncated else str(exc)
             conversation = [
                 *conversation,
                 {"role": "assistant", "content": reply or ""},

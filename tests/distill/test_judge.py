@@ -138,3 +138,19 @@ def test_judge_runs_retries_fails_with_reason_and_caches(recorded, tmp_path: Pat
         assert len(server.requests) == 4
     cache.close()
     assert len(JudgeCache(tmp_path / "cache.sqlite")) == 1
+
+
+def test_a_judge_reply_cut_at_max_tokens_says_so(recorded, tmp_path: Path) -> None:
+    path, _ = recorded
+    target = next(t for t in read_traces(path) if t.accepted)
+    reference = target.model_copy(update={"episode_id": "ref", "policy": {"teacher": "ref"}})
+    replies = [Reply.text('{"scores": [{"criterion": 1, "tar', finish_reason="length")] * 2
+    with ScriptedOpenAIServer(replies) as server:
+
+        async def run():
+            async with _client(server) as client:
+                judge = RaceJudge(client, JudgeCache(tmp_path / "c.sqlite"), max_attempts=2)
+                return await judge_runs(judge, [target], [reference])
+
+        (failed,) = asyncio.run(run())
+    assert failed.status == "failed" and failed.error.startswith("truncated at max_tokens: ")

@@ -127,3 +127,10 @@ def test_failed_endpoint_falls_back_with_the_reason(backend, llm_server) -> None
     tasks = _generate(llm_server, backend, n=2, concurrency=2)
     assert [t.task_id for t in tasks] == [f"ua-{SEED}-00000", f"ua-{SEED}-00001"]
     assert all("LLM request failed (http_error" in t.meta["fallback_reason"] for t in tasks)
+
+
+def test_a_reply_cut_at_max_tokens_is_named_so(backend, llm_server) -> None:
+    cut = json.dumps(_valid_reply(backend))[:120]  # what a server sends when max_tokens runs out mid-object
+    llm_server.responder = lambda request: Reply.text(cut, finish_reason="length")
+    (task,) = _generate(llm_server, backend, max_attempts=1)
+    assert task.meta["fallback_reason"].startswith("truncated at max_tokens: not JSON")
