@@ -134,6 +134,33 @@ class ProductResearchEnv(PerCallAPI, gym.Env[str, Any]):
       per-tool record fields to keep, e.g. ``{"product_search": ["title", "price"], "visit_product": [...]}``
       (``id`` is always kept). Both change only the observation; the supervisor and reward see full results.
 
+    ## Tools
+
+    =============================  ======  =====================================================================
+    tool                           access  what it does
+    =============================  ======  =====================================================================
+    ``product_search``             read    lexical / dense / hybrid catalog search with filters, sort and pages
+    ``visit_product``              read    full records of product ids
+    ``calculate``                  read    safe arithmetic (totals, unit prices, discounts)
+    ``web_search``, ``web_visit``  read    the web (only with ``web=`` configured)
+    ``submit_report``              write   research tasks: the cited report that ends the episode
+    ``recommend_products``         write   shopping tasks: the products that end the episode
+    =============================  ======  =====================================================================
+
+    ``info["tool_access"]`` gives the same tags for the episode's tools.
+
+    ## Reward Components (default weights)
+
+    Research: ``accepted`` 0.3, ``effective_products`` 0.2, ``grounding`` 0.2, ``constraints`` 0.2, ``format``
+    0.1. Shopping: ``success`` 0.5, ``r_pro`` 0.4, ``format`` 0.1. A component with nothing to measure is left
+    out and its weight spread over the others; an episode without an answer scores 0.
+
+    ## Version History
+
+    - v0 (``ENV_VERSION`` 0.1.0): first release; ``max_steps`` is the one truncation (no Gymnasium
+      ``TimeLimit``), the last step always carries the reward components and metrics; schema-2 traces from one
+      typed event channel.
+
     ## Example
 
     >>> import gymnasium as gym, sandbox.env  # doctest: +SKIP
