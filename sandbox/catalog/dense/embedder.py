@@ -23,6 +23,13 @@ import numpy as np
 from pydantic import BaseModel
 
 from sandbox.catalog.dense.config import DEFAULT_MODEL
+from sandbox.catalog.dense.encoders import (
+    Encoder,
+    EncoderBackend,
+    load_encoder,
+    parse_backend,
+    prepare_artifact,
+)
 from sandbox.errors import UserError
 
 DEFAULT_MODEL_ALIASES = frozenset({DEFAULT_MODEL, "all-MiniLM-L6-v2", "default"})
@@ -107,10 +114,15 @@ def model_fingerprint(path: Path) -> str:
 
 
 def resolve_model(model: str) -> ModelSpec:
-    """Turn a config value (default alias, local directory or cached model id) into a :class:`ModelSpec`."""
+    """Turn a config value (default alias, mpnet alias, local directory or cached model id) into a :class:`ModelSpec`."""
     if model in DEFAULT_MODEL_ALIASES:
         path = default_model_path()
         return ModelSpec(model_id=DEFAULT_MODEL, path=str(path), fingerprint=model_fingerprint(path))
+    from sandbox.catalog.dense.registry_models import MPNET_ALIASES, MPNET_MODEL, mpnet_model_path
+
+    if model in MPNET_ALIASES:
+        path = mpnet_model_path()
+        return ModelSpec(model_id=MPNET_MODEL, path=str(path), fingerprint=model_fingerprint(path))
     local = Path(model).expanduser()
     if local.is_dir():
         local = local.resolve()
@@ -120,6 +132,18 @@ def resolve_model(model: str) -> ModelSpec:
     if not model.strip():
         raise ValueError("dense model: expected a model id or a local directory, got an empty string")
     return ModelSpec(model_id=model)
+
+
+def cache_key_for(spec: ModelSpec, backend: EncoderBackend | str, backend_fingerprint: str | None) -> str:
+    """The model part of embedding-cache keys: id + fingerprint, plus backend + artifact unless torch.
+
+    Torch keys are unchanged from before backends existed, so older caches still hit.
+    """
+    base = f"{spec.model_id}#{spec.fingerprint or '-'}"
+    backend = parse_backend(backend)
+    if backend is EncoderBackend.torch:
+        return base
+    return f"{base}#{backend.value}#{backend_fingerprint or '-'}"
 
 
 class Embedder:
@@ -139,8 +163,14 @@ class Embedder:
         batch_size: int = 64,
         query_cache_size: int = 1024,
         query_threads: int | None = 1,
+        backend: EncoderBackend | str = EncoderBackend.torch,
+        build_threads: int | None = None,
     ) -> None:
         self.spec = spec
+        self.backend = parse_backend(backend)
+        self.build_threads = build_threads
+        self._encoder: Encoder | None = None
+        self._artifact_info: tuple[Path, str] | None = None
         self.query_threads = query_threads
         self.device = device
         self.batch_size = batch_size
@@ -154,6 +184,41 @@ class Embedder:
     @classmethod
     def from_model(cls, model: str = DEFAULT_MODEL, **kwargs: Any) -> Embedder:
         return cls(resolve_model(model), **kwargs)
+
+    @property
+    def cache_key(self) -> str:
+        """Embedding-cache model key: the model, plus backend and artifact for a derived backend."""
+        return cache_key_for(self.spec, self.backend, self.backend_fingerprint)
+
+    @property
+    def backend_fingerprint(self) -> str | None:
+        """The derived artifact's fingerprint (``None`` for torch); derives the artifact if it is missing."""
+        if self.backend is EncoderBackend.torch:
+            return None
+        return self._artifact()[1]
+
+    def _artifact(self) -> tuple[Path, str]:
+        """The derived encoder's directory and fingerprint (derived once, then only read back)."""
+        if self._artifact_info is None:
+            with self._lock:
+                if self._artifact_info is None:
+                    if self.spec.path is None or self.spec.fingerprint is None:
+                        raise DenseModelUnavailableError(
+                            f"dense backend {self.backend.value!r} derives its encoder from a local model "
+                            f"directory; {self.spec.model_id!r} has none (give a local directory as the model)"
+                        )
+                    self._artifact_info = prepare_artifact(
+                        Path(self.spec.path), self.spec.fingerprint, self.backend
+                    )
+        return self._artifact_info
+
+    def _prepare(self) -> Encoder:
+        if self._encoder is None:
+            directory, _ = self._artifact()
+            with self._lock:
+                if self._encoder is None:
+                    self._encoder = load_encoder(directory, self.backend, build_threads=self.build_threads)
+        return self._encoder
 
     @property
     def model(self) -> Any:
@@ -182,6 +247,8 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
+        if self.backend is not EncoderBackend.torch:
+            return self._prepare().dimension
         model = self.model
         getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(getter())
@@ -198,13 +265,23 @@ class Embedder:
         order = sorted(range(len(texts)), key=lambda i: (len(texts[i]), i))
         for start in range(0, len(order), chunk):
             rows = order[start : start + chunk]
-            vectors = self.model.encode(
-                [texts[i] for i in rows],
-                batch_size=self.batch_size,
-                show_progress_bar=False,
-                convert_to_numpy=True,
-                normalize_embeddings=True,
-            )
+            if self.backend is EncoderBackend.torch:
+                vectors = self.model.encode(
+                    [texts[i] for i in rows],
+                    batch_size=self.batch_size,
+                    show_progress_bar=False,
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                )
+            else:
+                encoder = self._prepare()
+                vectors = np.concatenate(
+                    [
+                        encoder.encode_batch([texts[i] for i in rows[b : b + self.batch_size]])
+                        for b in range(0, len(rows), self.batch_size)
+                    ]
+                )
+                vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
             out[rows] = np.asarray(vectors, dtype=np.float32)
             self.texts_encoded += len(rows)
             if progress is not None:
@@ -218,6 +295,21 @@ class Embedder:
             if cached is not None:
                 self._query_cache.move_to_end(text)
                 return cached
+        if self.backend is EncoderBackend.torch:
+            vector = self._torch_query(text)
+        else:
+            vector = self._prepare().encode_one(text)
+        vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
+        vector = np.ascontiguousarray(vector, dtype=np.float32)
+        vector.setflags(write=False)
+        if self.query_cache_size:
+            with self._cache_lock:
+                self._query_cache[text] = vector
+                while len(self._query_cache) > self.query_cache_size:
+                    self._query_cache.popitem(last=False)
+        return vector
+
+    def _torch_query(self, text: str) -> np.ndarray:
         import torch
 
         model = self.model
@@ -233,14 +325,6 @@ class Embedder:
         finally:
             if torch.get_num_threads() != threads:
                 torch.set_num_threads(threads)
-        vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
-        vector = np.ascontiguousarray(vector, dtype=np.float32)
-        vector.setflags(write=False)
-        if self.query_cache_size:
-            with self._cache_lock:
-                self._query_cache[text] = vector
-                while len(self._query_cache) > self.query_cache_size:
-                    self._query_cache.popitem(last=False)
         return vector
 
     def clear_query_cache(self) -> None:

@@ -29,6 +29,7 @@ from sandbox.catalog.dense.manifest import (
     DenseIndexMissingError,
     DenseManifest,
     DenseModelMismatchError,
+    check_backend,
     check_model,
     read_dense_manifest,
 )
@@ -88,6 +89,13 @@ class HybridBackend:
         else:
             wanted = _recorded_model(self.dense_manifest)
         check_model(self.snapshot, self.dense_manifest, wanted)
+        recorded_backend = self.dense_manifest.backend
+        query_backend = (
+            embedder.backend if embedder is not None else self.config.query_backend or recorded_backend
+        )
+        explicit = embedder is not None or self.config.query_backend is not None
+        if query_backend is not recorded_backend:  # by name first, before any encoder is derived or loaded
+            check_backend(self.snapshot, self.dense_manifest, query_backend, None, explicit=explicit)
         directory = self.snapshot.dir / DENSE_DIRNAME
         self.index = DenseIndex.load(directory, self.dense_manifest.index.model_copy())
         self.index.set_search_params(
@@ -99,7 +107,17 @@ class HybridBackend:
                 f"snapshot {self.snapshot.dir}: dense files hold {self.index.count} vectors and "
                 f"{len(self.columns)} filter rows for {len(self.snapshot)} products; rebuild the dense index"
             )
-        self.embedder = embedder or Embedder(wanted, query_cache_size=self.config.query_cache_size)
+        self.embedder = embedder or Embedder(
+            wanted, query_cache_size=self.config.query_cache_size, backend=query_backend
+        )
+        if query_backend is recorded_backend:  # the derived encoder must be the one the index was built with
+            check_backend(
+                self.snapshot,
+                self.dense_manifest,
+                query_backend,
+                self.embedder.backend_fingerprint,
+                explicit=explicit,
+            )
 
     # -- CatalogBackend -------------------------------------------------------------------------------------------
 

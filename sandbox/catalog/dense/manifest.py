@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ValidationError
 
-from sandbox.catalog.dense.embedder import ModelSpec
+from sandbox.catalog.dense.embedder import ModelSpec, cache_key_for
+from sandbox.catalog.dense.encoders import EncoderBackend
 from sandbox.catalog.dense.faiss_index import IndexParams
 from sandbox.catalog.snapshot import Snapshot
 from sandbox.errors import UserError
@@ -32,6 +33,8 @@ class DenseManifest(BaseModel):
 
     format_version: int = DENSE_FORMAT_VERSION
     model: ModelSpec
+    backend: EncoderBackend = EncoderBackend.torch
+    backend_fingerprint: str | None = None
     dimension: int
     dtype: str
     normalized: bool = True
@@ -47,12 +50,16 @@ class DenseManifest(BaseModel):
 
     @property
     def model_key(self) -> str:
-        return cache_model_key(self.model)
+        return cache_key_for(self.model, self.backend, self.backend_fingerprint)
+
+    def describe_backend(self) -> str:
+        fp = f" (artifact {self.backend_fingerprint})" if self.backend_fingerprint else ""
+        return f"backend {self.backend.value!r}{fp}"
 
 
 def cache_model_key(spec: ModelSpec) -> str:
-    """The model part of embedding-cache keys: id plus fingerprint, so a retrained model never hits."""
-    return f"{spec.model_id}#{spec.fingerprint or '-'}"
+    """The model part of torch embedding-cache keys: id plus fingerprint, so a retrained model never hits."""
+    return cache_key_for(spec, EncoderBackend.torch, None)
 
 
 def read_dense_manifest(snapshot: Snapshot) -> DenseManifest:
@@ -80,6 +87,39 @@ def read_dense_manifest(snapshot: Snapshot) -> DenseManifest:
             "it belongs to another build, rebuild it with `prgym catalog build --dense`"
         )
     return manifest
+
+
+def check_backend(
+    snapshot: Snapshot,
+    recorded: DenseManifest,
+    backend: EncoderBackend,
+    fingerprint: str | None,
+    *,
+    explicit: bool,
+) -> None:
+    """Refuse query vectors from another backend than the index's, unless asked for one of the same family.
+
+    torch, onnx and onnx-int8 of one model embed into the same space, so a cheaper query backend may be chosen
+    explicitly (``DenseSearchConfig.query_backend``); static vectors live in another space and never mix.
+    Same backend: the artifact fingerprint must match the recorded one.
+    """
+    asked = f"backend {backend.value!r}" + (f" (artifact {fingerprint})" if fingerprint else "")
+    if backend is recorded.backend:
+        if recorded.backend_fingerprint is None or fingerprint == recorded.backend_fingerprint:
+            return
+        problem = "the same backend with a different derived encoder"
+    elif explicit and backend.family == recorded.backend.family:
+        return
+    elif backend.family != recorded.backend.family:
+        problem = "another vector space"
+    else:
+        problem = "another backend (name it as query_backend to query across backends of one model)"
+    raise DenseModelMismatchError(
+        f"dense backend mismatch for snapshot {snapshot.dir} ({snapshot.snapshot_id}): its vectors were built "
+        f"with {recorded.describe_backend()} of {recorded.model.describe()} ({recorded.dimension} dimensions), "
+        f"but queries would use {asked}: {problem}. Open it with the backend it was built with, or rebuild "
+        f"the dense index (`prgym catalog build --dense --dense-backend {backend.value}`)."
+    )
 
 
 def check_model(snapshot: Snapshot, recorded: DenseManifest, wanted: ModelSpec) -> None:
