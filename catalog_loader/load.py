@@ -9,6 +9,7 @@ bytes per product in CPython, far less than the id strings) rather than the ids 
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -207,6 +208,23 @@ def _getter(spec: FieldSpec, present: Callable[[Any], bool], null_values: Sequen
 
 
 # ------------------------------------------------------------------------------------------------- parsers
+
+#: Short display fields that shop exports carry HTML-escaped (``Briggs &amp; Stratton``, ``Acme&#174;``).
+_ENTITY_TARGETS = ("title", "brand")
+
+
+def unescape_entities(text: str) -> str:
+    """``text`` with HTML character references decoded, also when escaped twice (``&amp;amp;`` in WebMall).
+
+    Titles are shown to agents and matched by their words: ``&amp;`` would be indexed as the term ``amp``.
+    Three rounds at most, so a title that really spells an entity out cannot loop.
+    """
+    for _ in range(3):
+        decoded = html.unescape(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
 
 
 def _join(value: Any) -> str | None:
@@ -554,6 +572,10 @@ def build_product(compiled: CompiledSpec, data: dict[str, Any], file: str, line:
         return Reject(
             source=name, file=file, line=line, field=compiled.labels["title"], reason="title: missing"
         )
+    for target in _ENTITY_TARGETS:
+        text = values.get(target)
+        if isinstance(text, str) and "&" in text:
+            values[target] = unescape_entities(text)
     for a in compiled.attributes:
         if a.prefixes:
             names, name_of, nulls = a.names, a.name_of, compiled.nulls

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
 import platformdirs
@@ -23,12 +24,13 @@ from rich.markdown import Markdown
 from rich.panel import Panel
 
 from catalog_loader.build import build_snapshot
-from catalog_loader.datahome import resolve_data_dir
+from catalog_loader.datahome import DATA_DIR_ENV, FileState, dataset_status, resolve_data_dir
 from catalog_loader.fetch import ensure_datasets
 from catalog_loader.presets import preset
 from harness.rollout.prgym import TRACES_NAME, metrics_table, run_tasks
 from harness.user_agent.generate import generate_user_tasks
 from sandbox.env import shared_backend
+from sandbox.errors import UserError
 from sandbox.recorder import EpisodeTrace, read_traces
 from sandbox.tasks.taskset import TaskSet
 
@@ -39,6 +41,32 @@ def default_workdir() -> Path:
     """Where the demo writes its catalog and runs: beside the data home's cache, never inside the data home
     (which may be a shared, read-only folder such as ``../shared/data``)."""
     return platformdirs.user_cache_path("prgym", appauthor=False) / "demo"
+
+
+def demo_data_home(data_dir: Path | None, console: Console) -> Path:
+    """The folder the demo reads its sample data from; a folder the user named is only ever read.
+
+    With ``--data-dir`` or ``PRGYM_DATA_DIR`` (say ``../shared/data``, often shared or read-only) a missing or
+    damaged dataset is an error saying how to fetch it there; only the default data home (the user cache) is
+    downloaded into.
+    """
+    given = data_dir is not None or bool(os.environ.get(DATA_DIR_ENV, "").strip())
+    root = resolve_data_dir(data_dir)
+    if not given:
+        return ensure_datasets(list(DEMO_PRESETS), root, console=console)
+    bad = [name for name in DEMO_PRESETS if dataset_status(name, root).state is not FileState.VERIFIED]
+    if bad:
+        raise DemoDataMissingError(
+            f"{', '.join(bad)} missing or not matching its checksum in {root}; the demo only reads a data folder "
+            "you give it",
+            hint=f"fetch it there with `prgym data fetch {' '.join(bad)} --data-dir {root}`, or unset "
+            f"{DATA_DIR_ENV} to let the demo download into the user cache",
+        )
+    return root
+
+
+class DemoDataMissingError(UserError, ValueError):
+    """The data folder the user named lacks a demo dataset (the demo never writes into it)."""
 
 
 def demo_snapshot(data_dir: Path, workdir: Path, console: Console) -> Path:
@@ -73,7 +101,7 @@ def run_demo(
 ) -> dict[str, object]:
     """Run the demo and return its figures (also printed)."""
     console = console or Console()
-    home = ensure_datasets(list(DEMO_PRESETS), resolve_data_dir(data_dir), console=console)
+    home = demo_data_home(data_dir, console)
     workdir = workdir or default_workdir()
     snapshot = demo_snapshot(home, workdir, console)
     backend = shared_backend(snapshot)

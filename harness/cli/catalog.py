@@ -89,11 +89,17 @@ def build(
     specs = []
     for path in spec or []:
         specs.extend(load_spec_file(path))
-    if not names and not specs:
+    every_shared = not names and not specs
+    if every_shared:
         names = list(SHARED_PRESETS)
     if names:
         # Sample datasets are fetched (and verified) on first use; a folder that already holds them is used as is.
-        root = ensure_datasets([n for n in names if n in DATASET_NAMES], data_dir, progress=progress)
+        wanted = [n for n in names if n in DATASET_NAMES]
+        root = (
+            _fetch_every_shared(wanted, data_dir, progress)
+            if every_shared
+            else ensure_datasets(wanted, data_dir, progress=progress)
+        )
         for name in names:
             specs.extend(preset_specs(name, root))
     check_replaceable(out, sorted({s.name for s in specs}), force=force)
@@ -122,6 +128,36 @@ def build(
     _print_build_summary(result)
     for line in dense_lines:
         console.print(line)
+
+
+def _fetch_every_shared(names: list[str], data_dir: Path | None, progress: bool) -> Path:
+    """The data home for a build of every shared dataset (no ``--preset``/``--spec``), with errors that say why.
+
+    The downloadable datasets are fetched first, so without network access the error says the network is the
+    problem; a derived dataset (Home Depot), which no download can provide, is reported after that with the
+    ``--preset`` list that builds everything else.
+    """
+    from catalog_loader.datahome import DATA_DIR_ENV
+    from catalog_loader.fetch import DerivedDatasetError, NetworkUnavailableError, fetch_datasets
+
+    try:
+        report = fetch_datasets(names, data_dir, progress=progress, skip_derived=True)
+    except NetworkUnavailableError as exc:
+        raise NetworkUnavailableError(
+            f"the sample data is not in the data home and cannot be downloaded: {exc.message}",
+            hint="a build with no --preset needs every shared dataset; --preset NAME (repeatable) builds only the "
+            "catalogs you name",
+        ) from exc
+    if report.skipped_derived:
+        rest = [n for n in names if n not in report.skipped_derived]
+        derived = ", ".join(report.skipped_derived)
+        raise DerivedDatasetError(
+            f"with no --preset, catalog build needs every shared dataset, and {derived} cannot be downloaded "
+            f"(derived data, not published as such); it is not in the data home {report.data_dir}",
+            hint=f"set {DATA_DIR_ENV} (or --data-dir) to a folder holding it (e.g. ../shared/data), or build the "
+            "rest with " + " ".join(f"--preset {n}" for n in rest),
+        )
+    return report.data_dir
 
 
 def check_replaceable(out: Path, sources: list[str], *, force: bool) -> None:
@@ -265,26 +301,67 @@ def search(
         typer.echo(result.model_dump_json(indent=2))
         return
     products = backend.get_products([h.product_id for h in result.hits])
-    table = Table(title=f"{result.total:,} matches, page {result.page}")
-    for column in ("#", "product_id", "score", "title", "brand", "price", "rating"):
-        table.add_column(column)
+    rows = []
     for rank, (hit, product) in enumerate(zip(result.hits, products, strict=False), start=request.offset + 1):
         assert product is not None
-        table.add_row(
-            str(rank),
-            hit.product_id,
-            f"{hit.score:.3f}",
-            product.title[:70],
-            product.brand or "",
-            _price(product.price, product.currency),
-            "" if product.rating is None else f"{product.rating:.1f}",
+        rows.append(
+            {
+                "#": str(rank),
+                "product_id": hit.product_id,
+                "score": f"{hit.score:.3f}",
+                "title": product.title[:70],
+                "brand": product.brand or "",
+                "price": _price(product.price, product.currency),
+                "rating": "" if product.rating is None else f"{product.rating:.1f}",
+            }
         )
-    console.print(table)
+    console.print(results_table(rows, f"{result.total:,} matches, page {result.page}", console.width))
     if result.note:
         console.print(f"note: {result.note}")
     if not result.hits and result.total > 0:
         pages = -(-result.total // request.page_size)
         console.print(f"page {request.page} is past the end: {result.total:,} matches fill {pages:,} page(s)")
+
+
+#: Columns dropped, in this order, when the terminal is too narrow to show every product id whole.
+_DROPPABLE_COLUMNS = ("rating", "brand", "score", "#")
+_RESULT_COLUMNS = ("#", "product_id", "score", "title", "brand", "price", "rating")
+
+
+def results_table(rows: list[dict[str, str]], title: str, width: int) -> Table:
+    """The search results as a table that never cuts a product id: ids are what the user copies next.
+
+    The id column never wraps and is as wide as the longest id; when the other columns do not fit beside it
+    (titles keep at least 16 characters), rating, brand, score and rank are dropped in that order.
+    """
+    id_width = max([len("product_id"), *(len(r["product_id"]) for r in rows)])
+    columns = list(_RESULT_COLUMNS)
+
+    def needed(cols: list[str]) -> int:
+        # Each column takes its content plus 3 characters of padding and border; wrapped columns get a floor.
+        floors = {"title": 16, "product_id": id_width, "price": 8}
+        total = 1
+        for col in cols:
+            content = max([len(col), *(len(r[col]) for r in rows)])
+            total += min(content, floors.get(col, content)) if col != "product_id" else id_width
+            total += 3
+        return total
+
+    for column in _DROPPABLE_COLUMNS:
+        if needed(columns) <= width:
+            break
+        columns.remove(column)
+    table = Table(title=title)
+    for column in columns:
+        if column == "product_id":
+            table.add_column(column, no_wrap=True, min_width=id_width)
+        elif column == "title":
+            table.add_column(column, ratio=1, min_width=8)
+        else:
+            table.add_column(column)
+    for row in rows:
+        table.add_row(*(row[c] for c in columns))
+    return table
 
 
 def _price(price: Decimal | None, currency: str | None) -> str:
@@ -383,7 +460,10 @@ def verify(
     smallest files; this reads everything).
     """
     from sandbox.catalog.integrity import verify_snapshot
+    from sandbox.catalog.snapshot import MANIFEST_FILENAME, STORE_FILENAME, read_manifest_raw
 
+    if not (snapshot / MANIFEST_FILENAME).is_file() and not (snapshot / STORE_FILENAME).exists():
+        read_manifest_raw(snapshot)  # no snapshot here at all (not a damaged one): its one-line error
     report = verify_snapshot(snapshot)
     if as_json:
         typer.echo(report.model_dump_json())

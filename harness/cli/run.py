@@ -100,7 +100,9 @@ def run(
             )
         )  # fmt: skip
     except (SetupError, ValueError, ConfigError, FileNotFoundError) as exc:
-        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        typer.echo(
+            f"error: {' '.join(str(exc).split())}", err=True
+        )  # one line on stderr, like every user error
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         raise typer.Exit(interrupted_exit(out)) from None

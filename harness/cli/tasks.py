@@ -49,12 +49,12 @@ def generate(
 ) -> None:
     """Draw a behaviour history per task from the catalog, infer the persona and write the task and rubric."""
     if not (catalog / "manifest.json").is_file():
-        console.print(f"[red]error:[/red] --catalog {catalog}: not a snapshot directory (no manifest.json)")
+        typer.echo(f"error: --catalog {catalog}: not a snapshot directory (no manifest.json)", err=True)
         raise typer.Exit(2)
     try:
         model = model_of(writer, flag="--writer", alternatives=("template",))
     except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     client = None
     if model:
@@ -63,7 +63,7 @@ def generate(
                 "user_agent", file=llm_config, overrides=[*(llm_set or []), f"model={model}"]
             )
         except ConfigError as exc:
-            console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+            typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
             raise typer.Exit(2) from None
         client = LLMClient(config)
     backend = shared_backend(catalog)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from harness.llm.client import LLMClient
-from harness.user_agent.history import draw_history
+from harness.user_agent.history import TOO_SMALL_HINT, CatalogTooSmallError, draw_history
 from harness.user_agent.llm_writer import write_task_llm
 from harness.user_agent.persona import infer_persona
 from harness.user_agent.writer import TaskInfeasible, write_task
@@ -32,7 +32,11 @@ def generate_user_task(
             )
         except TaskInfeasible:
             continue
-    raise ValueError(f"no feasible task for seed {seed}, index {index} after {MAX_TRIES_PER_TASK} histories")
+    raise CatalogTooSmallError(
+        f"no feasible task for seed {seed}, index {index} after {MAX_TRIES_PER_TASK} histories "
+        f"(too few comparable products that meet a history's constraints)",
+        hint=TOO_SMALL_HINT,
+    )
 
 
 def generate_user_tasks(
@@ -80,7 +84,11 @@ async def generate_llm_task(
             )
         except TaskInfeasible:
             continue
-    raise ValueError(f"no feasible task for seed {seed}, index {index} after {MAX_TRIES_PER_TASK} histories")
+    raise CatalogTooSmallError(
+        f"no feasible task for seed {seed}, index {index} after {MAX_TRIES_PER_TASK} histories "
+        f"(too few comparable products that meet a history's constraints)",
+        hint=TOO_SMALL_HINT,
+    )
 
 
 async def generate_llm_tasks(

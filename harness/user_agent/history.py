@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from sandbox.catalog.backend import CatalogBackend
 from sandbox.catalog.product import Product
 from sandbox.catalog.search import SearchFilters, SearchRequest
+from sandbox.errors import UserError
 from sandbox.tasks.generator import random_product
 
 BAND_LOW, BAND_HIGH = 0.5, 1.6
@@ -63,6 +64,13 @@ def _category(backend: CatalogBackend, product: Product, need: int) -> str | Non
             return category
         path.pop()
     return None
+
+
+TOO_SMALL_HINT = "use a larger, priced and categorised catalog, e.g. `prgym catalog build --preset bestbuy --out snapshots/small`"
+
+
+class CatalogTooSmallError(UserError, ValueError):
+    """The catalog cannot give the user agent a coherent history (too few priced products per category)."""
 
 
 def _item(product: Product, event: Literal["viewed", "purchased"]) -> HistoryItem:
@@ -127,6 +135,8 @@ def draw_history(
             price_high=Decimal(str(round(price * BAND_HIGH, 2))),
             items=items,
         )
-    raise ValueError(
-        f"no coherent history found in {MAX_DRAWS} draws; is the catalog priced and categorised?"
+    raise CatalogTooSmallError(
+        f"no coherent shopping history found in {MAX_DRAWS} draws: tasks need priced products in a category "
+        f"shared by at least {MIN_POOL * 2} products, {MIN_POOL} of them in the anchor's price band",
+        hint=TOO_SMALL_HINT,
     )

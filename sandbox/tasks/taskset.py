@@ -9,6 +9,7 @@ so which task an episode gets is part of the seeded episode.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -23,6 +24,10 @@ AnyTask = ResearchTask | ShoppingTask
 
 class TaskSetFormatError(UserError, ValueError):
     """A task-set line that is not a valid task."""
+
+
+class TaskFileNotFoundError(UserError, FileNotFoundError):
+    """``--tasks`` names a file that does not exist."""
 
 
 def split_of(task_id: str, seed: int, fractions: Sequence[float]) -> Split:
@@ -45,7 +50,7 @@ class TaskSet:
         self._by_id: dict[str, AnyTask] = {}
         for task in self.tasks:
             if task.task_id in self._by_id:
-                raise ValueError(f"task id {task.task_id!r} appears twice in the task set")
+                raise TaskSetFormatError(f"task id {task.task_id!r} appears twice in the task set")
             self._by_id[task.task_id] = task
 
     def __len__(self) -> int:
@@ -104,15 +109,31 @@ class TaskSet:
 
     @classmethod
     def load(cls, path: str | Path) -> TaskSet:
-        """Read a JSONL task set; a bad line raises :class:`TaskSetFormatError` with its number and field."""
+        """Read a JSONL task set; a bad line raises :class:`TaskSetFormatError` with its number and field.
+
+        Each line is parsed as JSON on its own first, so a syntax error names the file's line and the column in
+        it (pydantic's JSON error would count lines inside the one line, "line 2 column 0" for a cut-off row).
+        """
         path = Path(path)
         tasks: list[AnyTask] = []
         with path.open(encoding="utf-8") as handle:
             for number, line in enumerate(handle, 1):
-                if not line.strip():
+                text = line.rstrip("\r\n")
+                if not text.strip():
                     continue
                 try:
-                    tasks.append(parse_task(line))
+                    row = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise TaskSetFormatError(
+                        f"{path}:{number}: not valid JSON at column {exc.colno}: {exc.msg}",
+                        hint="each line must be one task object (as written by `prgym tasks generate`)",
+                    ) from None
+                if not isinstance(row, dict):
+                    raise TaskSetFormatError(
+                        f"{path}:{number}: expected a task object, got {type(row).__name__}"
+                    )
+                try:
+                    tasks.append(parse_task(text))  # validated as JSON, as it was written
                 except ValidationError as exc:
                     first = exc.errors(include_url=False)[0]
                     loc = ".".join(str(p) for p in first["loc"]) or "(line)"
@@ -128,7 +149,7 @@ def load_tasks(source: str | Path) -> TaskSet:
     if path.is_dir():
         return TaskSet(load_shoppingbench_dir(path))
     if not path.is_file():
-        raise FileNotFoundError(f"task file not found: {path}")
+        raise TaskFileNotFoundError(f"task file not found: {path}")
     if path.name.startswith("synthesize_"):
         return TaskSet(load_shoppingbench(path))
     return TaskSet.load(path)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,26 @@ def check_dense_dependencies(*, default_model: bool = True) -> None:
         raise DenseDependencyError(
             f"dense retrieval needs {', '.join(missing)}, which is not installed; {_INSTALL_HINT}"
         )
+
+
+@contextmanager
+def _quiet_model_loading() -> Iterator[None]:
+    """No transformers "Loading weights" bar while the model loads (it landed in the middle of search output).
+
+    The setting is process-wide, so it is restored afterwards for the caller's own transformers use.
+    """
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # sentence-transformers without transformers cannot load anything anyway
+        yield
+        return
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 class ModelSpec(BaseModel):
@@ -238,7 +259,8 @@ class Embedder:
             ) from exc
         source = self.spec.path or self.spec.model_id
         try:
-            return SentenceTransformer(source, device=self.device, local_files_only=True)
+            with _quiet_model_loading():
+                return SentenceTransformer(source, device=self.device, local_files_only=True)
         except OSError as exc:
             raise DenseModelUnavailableError(
                 f"dense model {self.spec.model_id!r} is not available locally ({exc}); give a local directory "
