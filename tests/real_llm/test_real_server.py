@@ -129,8 +129,9 @@ def test_llm_supervisor_judges_a_report_for_real(small_snapshot: Path, tasks) ->
         env = ProductResearchEnv(small_snapshot, supervisor=supervisor)
         policy = ScriptedPolicy()
         _, info = env.reset(seed=0, options={"task": tasks[0]})
+        tools = info["tools"]  # step infos carry the chat, not the schemas
         for _ in range(30):
-            _, _, terminated, truncated, info = env.step(policy.next_action(info["messages"], info["tools"]))
+            _, _, terminated, truncated, info = env.step(policy.next_action(info["messages"], tools))
             if terminated or truncated:
                 break
     finally:
