@@ -446,7 +446,7 @@ def _write_research_suite(backend, config, tasks_path: Path, progress: bool) -> 
 
 @bench_app.command("build")
 def build(
-    name: str = typer.Argument(..., help="Suite name (e.g. shop-v1)."),
+    name: str = typer.Argument(..., help="Suite name (e.g. shop-v2)."),
     out: Path = typer.Option(..., "--out", "-o", help="Directory for catalog/, tasks.jsonl and suite.json."),
     data_dir: Path = typer.Option(None, "--data-dir", help="Shared data directory (default ../shared/data)."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),

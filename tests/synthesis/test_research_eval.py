@@ -1,4 +1,4 @@
-"""Research suites: frozen like shop-v1, scored by `prgym eval` (EPC, grounding, constraints, offline rubric) and,
+"""Research suites: frozen like shop-v2, scored by `prgym eval` (EPC, grounding, constraints, offline rubric) and,
 with --judge, RACE-scored against a reference run through the scripted OpenAI-compatible server."""
 
 from __future__ import annotations
@@ -69,10 +69,10 @@ def test_the_reference_report_is_the_accepted_then_best_episode() -> None:
     assert pick_reference_reports(episodes) == {"t": "B"}
 
 
-def test_research_v1_is_frozen_and_rebuilds_byte_identically(small_snapshot: Path, tmp_path: Path) -> None:
-    config = suites.load_suite("research-v1")
+def test_research_v2_is_frozen_and_rebuilds_byte_identically(small_snapshot: Path, tmp_path: Path) -> None:
+    config = suites.load_suite("research-v2")
     assert config.kind == "research" and config.checksum
-    backend = TantivyBackend(small_snapshot)  # the same presets as research-v1, so the same snapshot
+    backend = TantivyBackend(small_snapshot)  # the same presets as research-v2, so the same snapshot
     tasks = generate_user_tasks(
         backend, config.counts["research"], config.seed, min_products=config.min_products
     )
