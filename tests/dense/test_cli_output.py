@@ -46,7 +46,7 @@ def test_dense_summary_counts_the_encoding_once(dense_snapshot: Path, tmp_path: 
 
     manifest = SimpleNamespace(
         count=10, dimension=384, dtype="float32", index=SimpleNamespace(kind="flat"),
-        model=SimpleNamespace(model_id="m"), encoded=10, reused=0, build_seconds=276.0, encode_seconds=257.0,
+        model=SimpleNamespace(model_id="m"), backend=SimpleNamespace(value="torch"), encoded=10, reused=0, build_seconds=276.0, encode_seconds=257.0,
     )  # fmt: skip
     import sandbox.catalog.dense as dense
 
