@@ -35,7 +35,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sandbox.env.text_calls import MISTRAL_TAG, TextCallFormat, TextCalls, find_text_calls
+from sandbox.env.text_calls import (  # noqa: F401  (scan_blocks and the tags are re-exported)
+    CLOSE_TAG,
+    MISTRAL_TAG,
+    OPEN_TAG,
+    TextCallFormat,
+    TextCalls,
+    find_text_calls,
+    scan_blocks,
+)
 from sandbox.safety.quoting import is_safe_token, quote_data
 from sandbox.safety.text import DataLimitError, JsonCleaner, clean_text, has_escaped_surrogate
 
@@ -45,8 +53,6 @@ MAX_RECORDED_CHARS = 20_000
 MAX_ID_CHARS = 64
 MAX_ARGUMENT_DEPTH = 24
 MAX_ARGUMENT_VALUES = 20_000
-OPEN_TAG = "<tool_call>"
-CLOSE_TAG = "</tool_call>"
 
 ActionForm = Literal["message", "tool_call", "text", "invalid"]
 
@@ -276,36 +282,6 @@ def _from_json_text(text: str, ids: _Ids) -> ParsedAction:
     if parsed.form == "invalid" and parsed.content is None:
         parsed.content = _clip(text)
     return parsed
-
-
-def scan_blocks(text: str, limit: int = MAX_CALLS_PER_TURN) -> tuple[list[str], int, str, int]:
-    """``(bodies, count, rest, scanned)``: the first ``limit`` ``<tool_call>`` bodies (stripped), how many blocks
-    there are, the text outside them and how many characters the scan examined.
-
-    Linear: each search starts where the previous one ended and a block with no closing tag ends the scan, so no
-    character is examined more than twice (the regex it replaces was quadratic on ``"<tool_call>" * n``). A body
-    runs to the first closing tag after its opening tag, as with a non-greedy regex.
-    """
-    bodies: list[str] = []
-    outside: list[str] = []
-    count = scanned = pos = 0
-    while True:
-        start = text.find(OPEN_TAG, pos)
-        if start < 0:
-            scanned += len(text) - pos
-            break
-        end = text.find(CLOSE_TAG, start + len(OPEN_TAG))
-        if end < 0:
-            scanned += len(text) - pos
-            break
-        scanned += end + len(CLOSE_TAG) - pos
-        outside.append(text[pos:start])
-        count += 1
-        if len(bodies) < limit:
-            bodies.append(text[start + len(OPEN_TAG) : end].strip())
-        pos = end + len(CLOSE_TAG)
-    outside.append(text[pos:])
-    return bodies, count, "".join(outside), scanned
 
 
 def _from_text(text: str, ids: _Ids) -> ParsedAction:

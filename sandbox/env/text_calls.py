@@ -130,11 +130,16 @@ def _entries(calls: list[dict[str, Any]], limit: int) -> list[TextEntry]:
 # -- the forms ----------------------------------------------------------------------------------------------------
 
 
-def _hermes(text: str, limit: int) -> TextCalls | None:
-    if OPEN_TAG not in text:
-        return None
+def scan_blocks(text: str, limit: int = MAX_CALLS) -> tuple[list[str], int, str, int]:
+    """``(bodies, count, rest, scanned)``: the first ``limit`` ``<tool_call>`` bodies (stripped), how many blocks
+    there are, the text outside them and how many characters the scan examined.
+
+    Linear: each search starts where the previous one ended and a block with no closing tag ends the scan, so no
+    character is examined more than twice (the regex it replaces was quadratic on ``"<tool_call>" * n``). A body
+    runs to the first closing tag after its opening tag, as with a non-greedy regex.
+    """
+    bodies: list[str] = []
     outside: list[str] = []
-    entries: list[TextEntry] = []
     count = scanned = pos = 0
     while True:
         start = text.find(OPEN_TAG, pos)
@@ -148,12 +153,19 @@ def _hermes(text: str, limit: int) -> TextCalls | None:
         scanned += end + len(CLOSE_TAG) - pos
         outside.append(text[pos:start])
         count += 1
-        if len(entries) < limit:
-            body = text[start + len(OPEN_TAG) : end].strip()
-            entries.append(_json_entry(body, f"<tool_call> block {count}"))
+        if len(bodies) < limit:
+            bodies.append(text[start + len(OPEN_TAG) : end].strip())
         pos = end + len(CLOSE_TAG)
     outside.append(text[pos:])
-    return TextCalls("hermes", entries, count, "".join(outside), scanned)
+    return bodies, count, "".join(outside), scanned
+
+
+def _hermes(text: str, limit: int) -> TextCalls | None:
+    if OPEN_TAG not in text:
+        return None
+    bodies, count, rest, scanned = scan_blocks(text, limit)
+    entries = [_json_entry(body, f"<tool_call> block {n}") for n, body in enumerate(bodies, 1)]
+    return TextCalls("hermes", entries, count, rest, scanned)
 
 
 def _json_entry(body: str, where: str) -> TextEntry:
