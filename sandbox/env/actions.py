@@ -35,10 +35,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sandbox.env.text_calls import (  # noqa: F401  (scan_blocks and the tags are re-exported)
-    CLOSE_TAG,
+from sandbox.env.text_calls import (  # noqa: F401  (scan_blocks is re-exported)
     MISTRAL_TAG,
-    OPEN_TAG,
     TextCallFormat,
     TextCalls,
     find_text_calls,
