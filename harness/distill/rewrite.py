@@ -7,11 +7,17 @@ the action that follows it) into first-person reasoning, and accepts a rewrite o
 * it is non-empty and at most :data:`MAX_REWRITE_CHARS` long;
 * every fact the critique quoted (:func:`harness.distill.lessons.anchors`: quoted requirements, prices,
   product ids) appears in it verbatim;
-* it mentions no supervisor, reviewer or critique, no env marker, and no feedback message of the trace.
+* it mentions no supervisor, reviewer or critique, no env marker, and no feedback message of the trace;
+* it is not an **echo of its own prompt** (:func:`echo_problem`): a small model asked to rewrite often repeats
+  the instructions, the request and the recent turns back, sometimes with the prompt's ``<request>`` tags;
+* it holds no **markup-escaped text** (``&lt;``, ``&quot;``, ``&#39;``, ...) that the prompt did not hold
+  (:func:`escape_problem`): a server or model that HTML-escapes its output would otherwise put ``&lt;`` into
+  training data (Gemma 3 270M behind llama-cpp-python did both at once: an escaped echo of its prompt).
 
-A rejected rewrite is answered with the reason and asked again, up to ``max_attempts`` calls; after that, or when
-the endpoint fails for good, the reflection keeps its offline text and the sample's ``meta.rewrites`` records
-why. Accepted rewrites are cached under the sha256 of the full request (model, sampling, messages), so a rerun
+A rejected rewrite is answered with the reason and asked again, up to ``max_attempts`` calls; an echo or escaped
+text is not asked again (a model that repeats its prompt does so again, on a prompt twice as long). After that,
+or when the endpoint fails for good, the reflection keeps its offline text and the sample's ``meta.rewrites``
+records why (``prompt_echo: ...``, ``markup_escaped: ...``, ``no usable rewrite after ...``, ``llm_<reason>``). Accepted rewrites are cached under the sha256 of the full request (model, sampling, messages), so a rerun
 makes no call.
 
 How reflections are found: the sample is internalized with a reflector that leaves a unique placeholder per
@@ -22,8 +28,9 @@ offline text everywhere the result is exactly :func:`~harness.distill.internaliz
 from __future__ import annotations
 
 import asyncio
+import html
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -40,6 +47,25 @@ CACHE_KIND = "distill_rewrite_v1"
 LEAK_WORDS = ("supervisor", "reviewer", "critique", "[environment]", "[supervisor]")
 _PLACEHOLDER = "\u27e6reflection:{}\u27e7"
 _FENCE = re.compile(r"^```[a-zA-Z]*\n(?P<body>.*)\n```$", re.DOTALL)
+#: HTML/XML character references a rewrite must not hold unless its prompt did (named ones seen from models and
+#: servers, and every numeric form).
+ENTITY = re.compile(r"&(?:lt|gt|quot|amp|apos|nbsp|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});")
+#: The prompt's section tags; a reply that holds one is repeating the prompt's layout.
+PROMPT_TAGS = (
+    "<request>",
+    "</request>",
+    "<context>",
+    "</context>",
+    "<action>",
+    "</action>",
+    "<notes>",
+    "</notes>",
+)
+#: Words per shingle when measuring how much of a reply repeats its prompt.
+ECHO_SHINGLE = 6
+#: A reply whose shingles are at least this share copied from the prompt (notes excluded) is an echo.
+MAX_ECHO_SHARE = 0.5
+_WORD = re.compile(r"\w+")
 
 SYSTEM_PROMPT = (
     "You write the private reasoning of a product research agent that works alone over a product catalog. "
@@ -109,6 +135,56 @@ def check_rewrite(text: str, lessons: Sequence[Lesson], forbidden: Sequence[str]
     return None
 
 
+def _shingles(text: str) -> set[tuple[str, ...]]:
+    words = _WORD.findall(text.casefold())
+    return {tuple(words[i : i + ECHO_SHINGLE]) for i in range(len(words) - ECHO_SHINGLE + 1)}
+
+
+def echo_problem(text: str, prompt_text: str, keep: Sequence[str] = ()) -> str | None:
+    """Why ``text`` is an echo of ``prompt_text`` (the prompt without the notes being rewritten), or ``None``.
+
+    An echo holds one of the prompt's section tags (escaped or not), or has at least :data:`MAX_ECHO_SHARE` of
+    its :data:`ECHO_SHINGLE`-word shingles copied from the prompt. The facts in ``keep`` are cut out first: the
+    rewrite must quote them, and a long quoted requirement is not an echo."""
+    plain = html.unescape(text)
+    folded = plain.casefold()
+    tag = next((t for t in PROMPT_TAGS if t in folded), None)
+    if tag is not None:
+        return f"prompt_echo: the reply repeats the prompt's {tag} section instead of rewriting the notes"
+    for fact in keep:
+        plain = plain.replace(fact, " ")
+    mine = _shingles(plain)
+    if not mine:
+        return None
+    share = len(mine & _shingles(html.unescape(prompt_text))) / len(mine)
+    if share >= MAX_ECHO_SHARE:
+        return (
+            f"prompt_echo: {share:.0%} of the reply repeats its own prompt (instructions, request or turns)"
+        )
+    return None
+
+
+def escape_problem(text: str, source: str) -> str | None:
+    """Why ``text`` holds markup-escaped characters that ``source`` (everything the model was shown) did not,
+    or ``None``. A product title with a real ``&amp;`` in the catalog may be quoted as it is."""
+    found = sorted({m.group(0) for m in ENTITY.finditer(text)} - set(ENTITY.findall(source)))
+    if not found:
+        return None
+    return (
+        f"markup_escaped: the reply holds HTML-escaped text ({', '.join(found[:4])}) that its prompt did not; "
+        "it would put escaped markup into the training data"
+    )
+
+
+def prompt_problem(
+    text: str, chat: Sequence[Mapping[str, Any]], slot_notes: str, keep: Sequence[str]
+) -> str | None:
+    """An echo of ``chat`` or escaped markup in ``text`` (see :func:`echo_problem`, :func:`escape_problem`):
+    the problems that end the rewrite of a reflection at once, without asking again."""
+    shown = "\n".join(str(m.get("content") or "") for m in chat)
+    return escape_problem(text, shown) or echo_problem(text, shown.replace(slot_notes, " "), keep)
+
+
 def _clip(text: Any, limit: int) -> str:
     value = " ".join(str(text or "").split())
     return value if len(value) <= limit else value[: limit - 3] + "..."
@@ -176,7 +252,7 @@ class LLMRewriter:
     async def _rewrite(
         self, messages: list[dict[str, Any]], index: int, slot: _Slot, forbidden: Sequence[str]
     ) -> tuple[str, RewriteRecord]:
-        chat = self.prompt(messages, index, slot)
+        chat = first = self.prompt(messages, index, slot)
         key = cache_key(
             {
                 "kind": CACHE_KIND,
@@ -185,9 +261,14 @@ class LLMRewriter:
                 "messages": chat,
             }
         )
+        keep = [uncite(a) for lesson in slot.lessons for a in anchors(lesson)]
         if self.cache is not None:
             hit = self.cache.get(key)
-            if hit is not None and check_rewrite(hit, slot.lessons, forbidden) is None:
+            if (
+                hit is not None
+                and check_rewrite(hit, slot.lessons, forbidden) is None
+                and prompt_problem(hit, first, slot.offline, keep) is None
+            ):
                 return hit, RewriteRecord(message_index=index, status="rewritten", attempts=0, cached=True)
         reason = ""
         for attempt in range(1, self.max_attempts + 1):
@@ -199,6 +280,11 @@ class LLMRewriter:
                     message_index=index, status="fallback", attempts=attempt, reason=reason
                 )
             text = uncite(_strip_fence(result.content or ""))
+            final = prompt_problem(text, first, slot.offline, keep)  # the first prompt: not earlier replies
+            if final is not None:
+                return slot.offline, RewriteRecord(
+                    message_index=index, status="fallback", attempts=attempt, reason=final
+                )
             problem = check_rewrite(text, slot.lessons, forbidden)
             if problem is None:
                 if self.cache is not None:
@@ -289,6 +375,8 @@ __all__ = [
     "LLMRewriter",
     "RewriteRecord",
     "check_rewrite",
+    "echo_problem",
+    "escape_problem",
     "internalize_with_slots",
     "rewrite_summary",
     "rewrite_traces",

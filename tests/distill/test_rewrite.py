@@ -180,3 +180,64 @@ def test_distill_command_with_the_llm_rewriter(recorded, tmp_path: Path) -> None
     assert trace.episode_id in {r["meta"]["episode_id"] for r in rows}
     bad = CliRunner().invoke(app, ["distill", str(path), "--out", str(out), "--rewriter", "gpt4"])
     assert bad.exit_code == 2 and "openai:MODEL" in bad.output
+
+
+def _echo_responder(escape: bool) -> Callable:
+    """What Gemma 3 270M did as a rewriter: reply with its own prompt (HTML-escaped when ``escape``)."""
+
+    def respond(request: RecordedRequest) -> Reply:
+        prompt = request.body["messages"][1]["content"]
+        text = prompt.replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;") if escape else prompt
+        return Reply.text(text)
+
+    return respond
+
+
+def test_prompt_echoes_and_escaped_markup_fall_back_at_once(recorded) -> None:
+    trace = _trace(recorded)
+    for escape, reason in ((True, "markup_escaped:"), (False, "prompt_echo:")):
+        with ScriptedOpenAIServer(responder=_echo_responder(escape)) as server:
+            done = _rewrite(trace, server, max_attempts=3)
+            assert len(server.chat_requests()) == 2  # not asked again
+        records = done.sample.meta["rewrites"]
+        assert [r["status"] for r in records] == ["fallback", "fallback"]
+        assert all(r["reason"].startswith(reason) and r["attempts"] == 1 for r in records), records
+        assert done.sample == internalize(trace).sample.model_copy(update={"meta": done.sample.meta})
+
+
+def test_an_echo_of_the_instructions_without_tags_is_caught(recorded) -> None:
+    trace = _trace(recorded)
+
+    def respond(request: RecordedRequest) -> Reply:  # the rules and the request back, in the agent's voice
+        prompt = request.body["messages"][1]["content"]
+        request_text = prompt.split("<request>\n")[1].split("\n</request>")[0]
+        rules = prompt.split("Rules:\n")[1].replace("- ", "")
+        return Reply.text(f"I think {request_text} {rules}")
+
+    with ScriptedOpenAIServer(responder=respond) as server:
+        done = _rewrite(trace, server, max_attempts=3)
+    reasons = [r["reason"] for r in done.sample.meta["rewrites"]]
+    assert all(r.startswith("prompt_echo:") and "repeats its own prompt" in r for r in reasons), reasons
+
+
+def test_echo_and_escape_checks() -> None:
+    from harness.distill.rewrite import echo_problem, escape_problem
+
+    prompt = (
+        "The request the agent is working on: I need a stainless steel electric kettle under 50 dollars with "
+        "an automatic shut off feature for my office kitchen. Rewrite the notes as the agent's reasoning."
+    )
+    own = "I compared the two kettles again and the cheaper one has no shut-off, so I pick the other one."
+    assert echo_problem(own, prompt) is None
+    quoting = (
+        "I must keep 'stainless steel electric kettle under 50 dollars with an automatic shut off' in mind."
+    )
+    assert echo_problem(quoting, prompt) is not None  # the quote alone is most of the reply ...
+    fact = "stainless steel electric kettle under 50 dollars with an automatic shut off"
+    assert echo_problem(quoting, prompt, keep=[fact]) is None  # ... unless it is a fact the rewrite must keep
+    assert "<notes>" in echo_problem("<notes> I re-checked </notes>", prompt)
+    assert echo_problem("&lt;request&gt; kettle", prompt) is not None  # escaped tags are tags too
+    assert escape_problem("a 5&quot; screen &amp; stand", 'a 5" screen & stand').startswith("markup_escaped")
+    assert escape_problem("Black &amp; Decker kettle", "title: Black &amp; Decker kettle") is None
+    assert escape_problem("price &#36;20", "price $20") is not None
+    assert escape_problem("AT&T and a & b", "AT&T") is None  # a bare ampersand is not an escape
