@@ -159,7 +159,7 @@ def distill_command(
         traces = read_traces(runs)
         rewrite_llm = _rewriter_config(rewriter, llm_config, llm_set)
     except (TraceFormatError, FileNotFoundError, ConfigError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        typer.echo(f"error: {exc}", err=True)  # plain: rich would wrap it and eat "[role]" tables
         raise typer.Exit(2) from None
     if score == "judge" and judge_scores is None:
         raise typer.BadParameter("--score judge needs --judge-scores FILE", param_hint="--score")

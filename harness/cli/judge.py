@@ -40,7 +40,7 @@ def judge_command(
         references = read_traces(reference)
         config = load_llm_config("judge", file=llm_config, overrides=llm_set)
     except (TraceFormatError, FileNotFoundError, ConfigError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        typer.echo(f"error: {exc}", err=True)  # plain: rich would wrap it and eat "[role]" tables
         raise typer.Exit(2) from None
     store = JudgeCache(cache)
 

@@ -165,6 +165,13 @@ def load_llm_config(
         for error in exc.errors():
             field = str(error["loc"][0]) if error["loc"] else ""
             where = origin.get(field, "default")
+            if field == "model" and error["type"] == "missing":
+                # The one field without a default: say every way to give it, not pydantic's "Field required".
+                problems.append(
+                    f"no model given; set one with --llm-set model=NAME (and --llm-set base_url=URL for a "
+                    f"local server), a [{role}] table in --llm-config FILE, or PRGYM_{role.upper()}_MODEL"
+                )
+                continue
             problems.append(f"{field or 'config'} (from {where}): {error['msg']}")
         raise ConfigError(f"LLM config for role {role!r}: " + "; ".join(problems)) from None
 

@@ -90,3 +90,15 @@ def test_judge_command_scores_against_references(recorded, tmp_path: Path) -> No
         calls = len(server.requests)
         again = CliRunner().invoke(_app(), args, env={"COLUMNS": "200"})
         assert again.exit_code == 0 and len(server.requests) == calls and "cache hits 3" in again.output
+
+
+def test_judge_without_a_model_says_in_one_line_how_to_give_one(recorded) -> None:
+    """The README's ``prgym judge RUN --reference RUN`` without model settings: one line naming the flags, exit 2."""
+    path, _ = recorded
+    result = CliRunner().invoke(_app(), ["judge", str(path), "--reference", str(path)], env={"COLUMNS": "80"})
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: LLM config for role 'judge': no model given")
+    for hint in ("--llm-set model=NAME", "--llm-set base_url=URL", "[judge] table", "PRGYM_JUDGE_MODEL"):
+        assert hint in lines[0]
