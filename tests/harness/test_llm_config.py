@@ -103,7 +103,9 @@ def test_errors_name_the_source_and_field(toml_file: Path, tmp_path: Path) -> No
         bad = tmp_path / "bad.toml"
         bad.write_text('[agent]\nmodel = "m"\nmax_tokens = 0\n')
         load_llm_config("agent", file=bad, env={})
-    with pytest.raises(ConfigError, match=r"no model given; set one with --llm-set model=NAME .*PRGYM_AGENT_MODEL"):
+    with pytest.raises(
+        ConfigError, match=r"no model given; set one with --llm-set model=NAME .*PRGYM_AGENT_MODEL"
+    ):
         load_llm_config("agent", env={})
     with pytest.raises(ConfigError, match=r"unknown field\(s\) temprature"):
         typo = tmp_path / "typo.toml"
