@@ -10,6 +10,7 @@ from harness.cli import demo as demo_cmd
 from harness.cli import distill as distill_cmd
 from harness.cli import eval as eval_cmd
 from harness.cli import judge as judge_cmd
+from harness.cli import llm as llm_cmd
 from harness.cli import run as run_cmd
 from harness.cli import serve as serve_cmd
 from harness.cli import tasks as tasks_cmd
@@ -61,6 +62,7 @@ app.add_typer(eval_cmd.eval_app, name="eval", help="Score a policy on a shopping
 app.add_typer(eval_cmd.bench_app, name="bench", help="Frozen benchmark suites: build and check.")
 distill_cmd.register(app)
 judge_cmd.register(app)
+llm_cmd.register(app)
 view_cmd.register(app)
 
 

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict
 
 from harness.llm.compat import estimate_tokens, shape_messages, shape_tools
 from harness.llm.config import LLMConfig
+from harness.llm.context import REPORTED_CONTEXT, from_error
 from harness.llm.errors import classify_status, error_text, refused
 from harness.llm.limits import DEFAULT_LIMITS, EndpointLimits
 from harness.llm.usage import TokenUsage, UsageMeter
@@ -95,6 +96,8 @@ class ChatResult(BaseModel):
     response_id: str | None = None
     replaced_chars: int = 0
     """Lone surrogates in the reply (``"\\ud83d"`` escapes decode to them) replaced by U+FFFD."""
+    reasoning_field: str | None = None
+    """The message field the server put its reasoning in (``reasoning_content`` or ``reasoning``), if any."""
 
     @property
     def content(self) -> str | None:
@@ -286,7 +289,10 @@ class LLMClient:
             return await asyncio.wait_for(request, timeout)
         except openai.APIStatusError as exc:
             status = exc.status_code
-            reason, retryable = classify_status(status, error_text(exc.body, exc.message))
+            text = error_text(exc.body, exc.message)
+            reason, retryable = classify_status(status, text)
+            if reason == "context_length_exceeded":  # later calls trim to the size the refusal names
+                REPORTED_CONTEXT.record(self.config.base_url, from_error(text))
             retryable = retryable and is_retryable_status(status)
             retry_after = parse_retry_after(exc.response.headers) if retryable else None
             raise _AttemptFailure(
@@ -316,9 +322,11 @@ class LLMClient:
         except ValueError as exc:
             raise _AttemptFailure("bad_response", retryable=True) from exc
         normalized, replaced = valid_utf8(normalize_message(message))
+        field = next((k for k in ("reasoning_content", "reasoning") if isinstance(message.get(k), str)), None)
         return ChatResult(
             message=normalized,
             replaced_chars=replaced,
+            reasoning_field=field,
             finish_reason=choices[0].get("finish_reason"),
             usage=TokenUsage.from_response(data.get("usage")),
             latency_s=latency_s,

@@ -194,7 +194,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.track(self.connection, add=False)
 
     def do_GET(self) -> None:
-        if self.path.rstrip("/") in MODELS_PATHS:
+        routes = self.server.owner.get_routes
+        if self.path.rstrip("/") in routes:
+            self._send_json(200, routes[self.path.rstrip("/")])
+        elif self.path.rstrip("/") in MODELS_PATHS:
             self._send_json(200, {"object": "list", "data": [{"id": "scripted", "object": "model"}]})
         else:
             self._send_json(404, _error_body(f"no route for GET {self.path}", "not_found"))
@@ -341,6 +344,8 @@ class ScriptedOpenAIServer:
 
     ``replies`` are served first, in order; then ``responder`` answers; with neither, a request gets a 500 saying
     the script is exhausted (so a test that under-scripts fails loudly). ``latency_s`` is added to every reply.
+    ``get_routes`` maps GET paths to the JSON they answer (``{"/v1/models": ..., "/props": ...}``), to play a
+    given server kind; other GET paths answer 404, except the default ``/models`` listing.
     """
 
     def __init__(
@@ -351,8 +356,10 @@ class ScriptedOpenAIServer:
         latency_s: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        get_routes: dict[str, Any] | None = None,
     ) -> None:
         self._queue: deque[Reply] = deque(replies)
+        self.get_routes = {path.rstrip("/"): value for path, value in (get_routes or {}).items()}
         self.responder = responder
         self.latency_s = latency_s
         self._host = host
