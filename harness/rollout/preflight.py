@@ -6,7 +6,9 @@ its retries) and ends with a results file full of failures that a plain rerun th
 - :func:`check_llm_endpoint` asks each distinct ``base_url`` for ``GET /models`` (every OpenAI-compatible server
   answers it: OpenAI, vLLM, SGLang, llama.cpp, Ollama): a refused connection, an unknown host, no answer in time
   or a rejected API key is a :class:`LLMEndpointError` naming the URL and what failed. Any other HTTP answer
-  means something is listening, and the run goes on (a server without the route still serves chat).
+  means something is listening, and the run goes on (a server without the route still serves chat). A context
+  size in the answer (vLLM ``max_model_len``, llama.cpp ``meta.n_ctx_train`` or ``/props``) is recorded for the
+  research agent's trimming (:mod:`harness.llm.context`).
 - :class:`RunIdentity` (``OUT/run.json``) pins the catalog snapshot id, the seed and the task file checksum a run
   folder was started with; resuming it with different ones would mix two experiments in one ``results.jsonl``,
   so :func:`check_run_identity` refuses and says how to start a new run.
@@ -22,6 +24,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness.llm.config import LLMConfig
+from harness.llm.context import REPORTED_CONTEXT, from_models, from_props, server_root
 from sandbox.errors import UserError
 
 #: Seconds the endpoint check waits for an answer (a healthy server answers ``/models`` in milliseconds).
@@ -62,6 +65,28 @@ async def check_llm_endpoint(config: LLMConfig, *, timeout_s: float = CHECK_TIME
             f"the {where} rejected the API key (HTTP {response.status_code} on GET {url})",
             hint="set the key with --llm-set api_key_env=VARIABLE (the variable holding it)",
         )
+    if response.status_code == 200:
+        await _record_context(config, response, headers, timeout_s)
+
+
+async def _record_context(
+    config: LLMConfig, response: httpx.Response, headers: dict[str, str], timeout_s: float
+) -> None:
+    """Keep the context size the server reports (``/models``; llama.cpp's ``/props`` for ``compat=llamacpp``)
+    in :data:`~harness.llm.context.REPORTED_CONTEXT`, so the research agent trims to it."""
+    try:
+        models = response.json()
+    except ValueError:
+        models = None
+    size = None
+    if config.compat == "llamacpp":
+        try:
+            async with httpx.AsyncClient(timeout=timeout_s) as client:
+                props = await client.get(server_root(config.base_url) + "/props", headers=headers)
+            size = from_props(props.json()) if props.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            size = None
+    REPORTED_CONTEXT.record(config.base_url, size or from_models(models, config.model))
 
 
 def _connect_problem(exc: httpx.ConnectError) -> str:
