@@ -21,6 +21,17 @@ DATA_MISSING = "real data not found"
 collect_ignore_glob = [] if os.environ.get("PRGYM_REAL_LLM_URL") else ["real_llm/*"]
 
 
+@pytest.fixture(autouse=True)
+def _forget_reported_context_sizes():  # type: ignore[no-untyped-def]
+    """Scripted servers reuse ports: a context size one test's server reported (or named in a refusal) must not
+    make a later test's agent trim to it (``harness.llm.context.REPORTED_CONTEXT`` is keyed by URL)."""
+    from harness.llm.context import REPORTED_CONTEXT
+
+    REPORTED_CONTEXT.clear()
+    yield
+    REPORTED_CONTEXT.clear()
+
+
 def data_skips_fail() -> bool:
     """True in CI (``CI`` set to true/1/yes) when the data folder exists: a data skip there is a broken setup."""
     return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"} and SHARED_DATA.is_dir()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,6 @@ from harness.testing.echo_env import ECHO_TOOLS, EchoToolEnv
 from harness.testing.openai_server import RecordedRequest, Reply, ScriptedOpenAIServer
 
 TOOL_RESULT = "product record " * 150  # 2,250 characters, about 640 estimated tokens
-
-
-@pytest.fixture(autouse=True)
-def _clean_reported() -> Iterator[None]:
-    REPORTED_CONTEXT.clear()
-    yield
-    REPORTED_CONTEXT.clear()
 
 
 def long_chat(results: int = 12) -> list[dict[str, Any]]:
