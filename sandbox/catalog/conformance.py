@@ -114,10 +114,11 @@ def check_order(request: SearchRequest, hits: Sequence[SearchHit], products: Seq
                 )
         return
     keys = [SORT_KEYS[request.sort](p) for p in products]
-    for a, b in zip(keys, keys[1:], strict=False):
-        if a > b:
+    for key, next_key in zip(keys, keys[1:], strict=False):
+        if key > next_key:
             raise _fail(
-                request, f"{request.sort.value} order broken: {a} before {b} (unknown values go last)"
+                request,
+                f"{request.sort.value} order broken: {key} before {next_key} (unknown values go last)",
             )
 
 

@@ -67,8 +67,12 @@ class Problem(BaseModel):
 
 
 def sha256_file(path: Path) -> str:
+    """The file's sha256 hex digest, read in 1 MiB chunks (``hashlib.file_digest`` needs Python 3.11)."""
+    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _tracked(rel: Path) -> bool:

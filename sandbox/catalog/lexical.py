@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 import tantivy
 
@@ -50,6 +51,18 @@ _SORT_FIELDS: dict[SortOrder, tuple[str, bool]] = {
 }
 _MISSING_LOW = -1.0  # sorts after every real value in descending orders
 _MISSING_HIGH = 1e30  # sorts after every real value in ascending orders
+
+
+def _fast_numbers(searcher: tantivy.Searcher, field: str, addrs: list[tantivy.DocAddress]) -> list[float]:
+    """A numeric fast field at ``addrs``. Every document stores ``ord`` and each sort key (unknown values are
+    written as ``_MISSING_LOW`` / ``_MISSING_HIGH``), so no value is None: the stub's ``| None`` is for fields a
+    document lacks."""
+    return cast("list[float]", searcher.fast_field_values(field, addrs))
+
+
+def _match_count(result: tantivy.SearchResult) -> int:
+    """The total match count of a search run with ``count=True`` (tantivy's type stub omits the attribute)."""
+    return int(cast(Any, result).count or 0)
 
 
 def build_analyzer() -> tantivy.TextAnalyzer:
@@ -270,14 +283,14 @@ class TantivyBackend:
             result = self._searcher.search(query, limit, count=True, order_by_field=order_field, order=order)
             hits = result.hits
             if not hits:
-                return [], int(result.count or 0)
-            ords = self._searcher.fast_field_values("ord", [addr for _, addr in hits])
+                return [], _match_count(result)
+            ords = _fast_numbers(self._searcher, "ord", [addr for _, addr in hits])
             pairs = [(float(key), int(o)) for (key, _), o in zip(hits, ords, strict=True)]
             exhausted = len(hits) < limit
             if exhausted or need == 0 or pairs[-1][0] != pairs[min(need, len(pairs)) - 1][0]:
                 sign = -1.0 if descending else 1.0
                 pairs.sort(key=lambda p: (sign * p[0], p[1]))
-                return pairs[:need], int(result.count)
+                return pairs[:need], _match_count(result)
             limit *= 2
 
     def ranked(self, text: str, filters: SearchFilters, limit: int) -> tuple[list[SearchHit], int]:
@@ -296,8 +309,8 @@ class TantivyBackend:
         if not hits:
             return []
         addrs = [addr for _, addr in hits]
-        ords = self._searcher.fast_field_values("ord", addrs)
-        keys = self._searcher.fast_field_values(_SORT_FIELDS[sort][0], addrs)
+        ords = _fast_numbers(self._searcher, "ord", addrs)
+        keys = _fast_numbers(self._searcher, _SORT_FIELDS[sort][0], addrs)
         rows = [(float(score), int(o), float(k)) for (score, _), o, k in zip(hits, ords, keys, strict=True)]
         rows.sort(key=lambda r: (-r[0], r[1]))
         return rows

@@ -37,7 +37,7 @@ from sandbox.supervisor.state import Phase, PhaseMachine, RevisionLimits
 from sandbox.tasks.generator import generate_research_task
 from sandbox.tasks.models import ResearchTask, ShoppingTask, parse_task
 from sandbox.tasks.taskset import TaskSet
-from sandbox.tools.answer_tools import AnswerVerdict, RecommendationReceipt, ReportReceipt
+from sandbox.tools.answer_tools import AnswerVerdict, RecommendationReceipt, ReportReceipt, VerdictStatus
 from sandbox.tools.catalog_tools import ProductSearchResult, VisitProductResult
 from sandbox.tools.registry import ToolOutcome, ToolRegistry
 from sandbox.tools.toolset import FINAL_TOOLS, build_toolset
@@ -591,6 +591,7 @@ class ProductResearchEnv(PerCallAPI, gym.Env[str, Any]):
             "check_answer", lambda: self.supervisor.check_answer(answer, self._ctx), "answer"
         )
         self._machine.answer_checked(verdict.passed)
+        status: VerdictStatus
         if verdict.passed:
             status, note = "accepted", "final answer accepted; the episode is over"
         elif self._machine.done:

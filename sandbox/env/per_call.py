@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 
 from sandbox.supervisor.protocol import Verdict
 from sandbox.supervisor.state import Phase
+from sandbox.tools.answer_tools import VerdictStatus
 from sandbox.tools.catalog_tools import ProductHit, ProductRecord
 from sandbox.tools.registry import Tool, ToolOutcome, ToolRegistry, ToolResult
 
@@ -71,7 +72,7 @@ class EpisodeScore(BaseModel):
 class PlanVerdict(ToolResult):
     """The supervisor's decision on a submitted plan, as the agent reads it in the tool result."""
 
-    status: Literal["accepted", "rejected"]
+    status: VerdictStatus
     failed_checks: list[str] = Field(default_factory=list)
     revisions_left: int = 0
     note: str | None = None
@@ -236,6 +237,7 @@ class PerCallAPI:
             return ToolRegistry.fail(PLAN_TOOL, outcome.arguments, "tool_error", message, access="read"), None
         plan = str((outcome.arguments or {}).get("plan", ""))
         verdict = self._check_plan(plan)
+        status: VerdictStatus
         if verdict.passed:
             status, note = "accepted", "plan accepted: go ahead with the research"
         elif self._machine.phase is Phase.plan:
@@ -278,9 +280,9 @@ class PerCallAPI:
 
     # -- public API -----------------------------------------------------------------------------------------------
 
-    def call_tool(
+    def call_tool(  # type: ignore[misc]
         self: ProductResearchEnv, name: str, arguments: dict[str, Any] | str | None = None
-    ) -> ToolStepResult:  # type: ignore[misc]
+    ) -> ToolStepResult:
         """Run one tool call as one env step.
 
         ``arguments`` is a dict or its JSON text. A bad call (unknown tool, bad JSON, wrong types) is an error

@@ -38,7 +38,7 @@ def _lexical(path: Path) -> CatalogBackend:
 def _dense_factory(kind: str) -> BackendFactory:
     def build(path: Path) -> CatalogBackend:
         try:
-            from sandbox.catalog import dense  # type: ignore[attr-defined]
+            from sandbox.catalog import dense
         except ImportError as exc:
             raise ValueError(
                 f"backend kind {kind!r} needs the dense index support (sandbox.catalog.dense), which is not "

@@ -163,7 +163,8 @@ class EpisodeRecorder(gym.Wrapper):
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         if self._current is None:
-            return self.env.step(action)
+            observation, reward, terminated, truncated, info = self.env.step(action)
+            return observation, float(reward), terminated, truncated, info
         started = time.perf_counter()
         self._step = None
         observation, reward, terminated, truncated, info = self._lose_on_connection_error(

@@ -249,8 +249,8 @@ def extract_claims(
             )
         for brand in brands:
             pattern = re.compile(r"(?<!\w)" + re.escape(brand) + r"(?!\w)", re.IGNORECASE)
-            match = pattern.search(text)
-            if match and (match.group(0)[0].isupper() or match.group(0)[0].isdigit()):
+            found = pattern.search(text)
+            if found and (found.group(0)[0].isupper() or found.group(0)[0].isdigit()):
                 claims.append(
                     Claim(
                         kind="brand",
@@ -312,8 +312,8 @@ def check_claim(claim: Claim, products: Mapping[str, Product]) -> ClaimCheck:
         rated = [p for p in cited if p.rating is not None]
         if not rated:
             return ClaimCheck(claim=claim, verdict="unverifiable", catalog="no rating")
-        value = float(claim.values[0])
-        ok = any(abs(value - float(p.rating)) <= RATING_TOLERANCE for p in rated)  # type: ignore[arg-type]
+        stated_rating = float(claim.values[0])
+        ok = any(abs(stated_rating - float(p.rating or 0)) <= RATING_TOLERANCE for p in rated)
         catalog = "; ".join(f"{p.product_id} is rated {p.rating}" for p in rated)
         return ClaimCheck(claim=claim, verdict="agrees" if ok else "disagrees", catalog=catalog)
     if claim.kind == "brand":
@@ -325,12 +325,12 @@ def check_claim(claim: Claim, products: Mapping[str, Product]) -> ClaimCheck:
         return ClaimCheck(claim=claim, verdict="agrees" if ok else "disagrees", catalog=catalog)
     # attribute: number + unit
     number, unit = claim.values[0].split(" ", 1)
-    value = Decimal(number).normalize()
+    quantity = Decimal(number).normalize()
     stated = [(p, _quantities(product_text(p)).get(unit)) for p in cited]
     with_unit = [(p, values) for p, values in stated if values]
     if not with_unit:
         return ClaimCheck(claim=claim, verdict="unverifiable", catalog=f"nothing in {unit}")
-    ok = any(value in values for _, values in with_unit)
+    ok = any(quantity in values for _, values in with_unit)
     catalog = "; ".join(
         f"{p.product_id} lists {', '.join(f'{v:f}' for v in sorted(values))} {unit}"
         for p, values in with_unit

@@ -269,7 +269,7 @@ def score_item(
         attributes = {
             (normalize_key(k), normalize_key(v)) for k, values in product.attributes.items() for v in values
         }
-        skus = [set()] + [
+        skus: list[set[tuple[str, str]]] = [set()] + [
             {(normalize_key(k), normalize_key(v)) for k, v in option.items()} for option in product.options
         ]
         best = max(sum(1 for pair in pairs if pair in sku or pair in attributes) for sku in skus)
@@ -502,11 +502,12 @@ def score_shopping_task(
         if mode == "shoppingbench":
             budget_ok = all_found and within_budget([float(p) for p in prices], shop_ids, task.voucher)
         else:
-            budget_ok = all_found and all(p.price is not None for p in found)
+            found_prices = [p.price for p in found if p.price is not None]
+            budget_ok = all_found and len(found_prices) == len(found)
             if budget_ok:
                 budget_ok = within_budget(
-                    [float(p.price) for p in found], [p.shop_id for p in found], task.voucher
-                )  # type: ignore[arg-type]
+                    [float(price) for price in found_prices], [p.shop_id for p in found], task.voucher
+                )
         success = success and budget_ok
     return ShoppingScore(
         r_pro=r_pro,

@@ -408,8 +408,9 @@ class RuleBasedSupervisor:
                         )
                     )
         voucher = task.voucher
-        if voucher is not None and known and all(p.price is not None for p in known):
-            total = float(sum(float(p.price) for p in known))  # type: ignore[arg-type]
+        known_prices = [p.price for p in known if p.price is not None]
+        if voucher is not None and known and len(known_prices) == len(known):
+            total = float(sum(float(price) for price in known_prices))
             after = price_after_voucher(total, voucher, len({p.shop_id for p in known}))
             payable = total if after is None else min(total, after)
             if payable > voucher.budget:

@@ -60,14 +60,12 @@ def parse_target(raw: Any) -> ShoppingTarget:
     if "product_id" not in raw:
         raise ValueError("reward item has no product_id")
     title = raw.get("title")
-    is_record = isinstance(title, str)
-    titles = [title] if is_record else _as_list(title, "title")
-    if is_record:
+    if isinstance(title, str):
         # a full record: its options/attributes describe the product, they were not sampled as constraints
-        return ShoppingTarget(product_id=str(raw["product_id"]), titles=titles, record=dict(raw))
+        return ShoppingTarget(product_id=str(raw["product_id"]), titles=[title], record=dict(raw))
     return ShoppingTarget(
         product_id=str(raw["product_id"]),
-        titles=[str(t) for t in titles],
+        titles=[str(t) for t in _as_list(title, "title")],
         sku_options=_as_list(raw.get("sku_options"), "sku_options"),
         attributes=_as_list(raw.get("attributes"), "attributes"),
         price=[PriceRange.from_shoppingbench(p) for p in _as_list(raw.get("price"), "price")],

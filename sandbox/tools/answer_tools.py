@@ -18,11 +18,13 @@ from sandbox.tools.registry import ToolError, ToolResult
 MAX_REPORT_CHARS = 30_000
 MAX_RECOMMENDED = 10
 
+VerdictStatus = Literal["accepted", "rejected"]
+
 
 class AnswerVerdict(ToolResult):
     """The supervisor's decision on a final answer, as the agent reads it in the tool result."""
 
-    status: Literal["accepted", "rejected"]
+    status: VerdictStatus
     failed_checks: list[str] = Field(default_factory=list)
     revisions_left: int = 0
     note: str | None = None

@@ -79,7 +79,7 @@ class Tool:
 
     @classmethod
     def from_function(cls, fn: Callable[..., Any], access: Access, *, name: str | None = None) -> Tool:
-        tool_name = name or getattr(fn, "__name__", type(fn).__name__)
+        tool_name: str = name or getattr(fn, "__name__", None) or type(fn).__name__
         return cls(name=tool_name, fn=fn, access=access, schema=function_schema(fn, name=tool_name))
 
 

@@ -138,7 +138,7 @@ def _spec(fn: Callable[..., Any]) -> _ArgumentsSpec:
             hints[param_name],
             Field(default, alias=param_name, description=doc.params.get(param_name) or None),
         )
-    model = create_model(  # type: ignore[call-overload]
+    model = create_model(
         f"{name}_arguments",
         __config__=ConfigDict(extra="forbid", populate_by_name=False, arbitrary_types_allowed=False),
         **field_defs,

@@ -20,7 +20,7 @@ import ipaddress
 import os
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,8 +191,9 @@ class GuardedBackend(httpcore.SyncBackend):
         port: int,
         timeout: float | None = None,
         local_address: str | None = None,
-        socket_options: Sequence[Any] | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
+        options = None if socket_options is None else list(socket_options)  # reused for every address
         try:
             addresses = self.policy.resolve(host, port)
         except BlockedAddressError as exc:
@@ -202,7 +203,7 @@ class GuardedBackend(httpcore.SyncBackend):
         last: Exception | None = None
         for address in addresses:
             try:
-                stream = super().connect_tcp(address, port, _bounded(timeout), local_address, socket_options)
+                stream = super().connect_tcp(address, port, _bounded(timeout), local_address, options)
             except httpcore.ConnectError as exc:
                 last = exc
                 continue

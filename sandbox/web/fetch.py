@@ -90,6 +90,14 @@ MAX_ENCODINGS = 2
 """More content-encoding layers than this are refused (``gzip, gzip, gzip`` is a bomb, not a page)."""
 
 
+@dataclass
+class _Layer:
+    """One content-encoding layer: its inflater, and whether a headerless ("raw") deflate retry is still open."""
+
+    inflater: zlib._Decompress
+    raw_fallback: bool
+
+
 class _Decoder:
     """Undoes ``Content-Encoding`` layers while counting every decoded byte against one budget.
 
@@ -100,24 +108,24 @@ class _Decoder:
 
     def __init__(self, encodings: list[str], budget: int) -> None:
         self.budget = budget
-        self.layers = []
+        self.layers: list[_Layer] = []
         for name in reversed(encodings):  # the last encoding listed was applied last: undo it first
             wbits = {"gzip": 31, "x-gzip": 31, "deflate": 15}[name]
-            self.layers.append([zlib.decompressobj(wbits), wbits == 15])
+            self.layers.append(_Layer(zlib.decompressobj(wbits), raw_fallback=wbits == 15))
         self.exhausted = False
 
     def feed(self, data: bytes) -> bytes:
         for layer in self.layers:
             if not data or self.exhausted:
                 return b""
-            obj, raw_fallback = layer
+            obj = layer.inflater
             try:
                 out = obj.decompress(data, self.budget + 1)
             except zlib.error:
-                if not raw_fallback:
+                if not layer.raw_fallback:
                     raise
-                layer[0] = obj = zlib.decompressobj(-15)  # "deflate" sent without the zlib header
-                layer[1] = False
+                layer.inflater = obj = zlib.decompressobj(-15)  # "deflate" sent without the zlib header
+                layer.raw_fallback = False
                 out = obj.decompress(data, self.budget + 1)
             self.budget -= len(out)
             if self.budget < 0 or obj.unconsumed_tail:

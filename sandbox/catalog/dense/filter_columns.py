@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -147,7 +148,8 @@ class FilterColumns:
         path = directory / FILTERS_FILE
         tmp = directory / (FILTERS_FILE + ".tmp")
         with tmp.open("wb") as handle:
-            np.savez(handle, **self.arrays)
+            columns: dict[str, Any] = dict(self.arrays)  # numpy's stub types ** as its bool keywords
+            np.savez(handle, **columns)
         tmp.replace(path)
         return path
 

@@ -286,7 +286,8 @@ class ElasticsearchBackend:
             return np.empty(0)
         hits = parse_hits(self._search("reading sort keys", q.values_body([int(o) for o in ords])))
         by_ord = {h.ord: h.source.get(column) for h in hits}
-        return np.asarray([np.nan if by_ord.get(int(o)) is None else float(by_ord[int(o)]) for o in ords])
+        values = [by_ord.get(int(o)) for o in ords]
+        return np.asarray([np.nan if value is None else float(value) for value in values])
 
     @property
     def embedder(self) -> Any:
@@ -301,7 +302,7 @@ class ElasticsearchBackend:
             assert self.dense_meta is not None
             recorded = ModelSpec.model_validate(self.dense_meta["model"])
             default = recorded.model_id in DEFAULT_MODEL_ALIASES or not recorded.path
-            spec = resolve_model(recorded.model_id if default else recorded.path)
+            spec = resolve_model(recorded.model_id if default or recorded.path is None else recorded.path)
             if not recorded.same_model(spec):
                 raise EsBackendError(
                     f"index {self.index} was embedded with {recorded.describe()}, which is not on this machine; "

@@ -116,9 +116,9 @@ def translate_error(exc: BaseException, what: str, url: str) -> BaseException:
             f"cannot reach Elasticsearch at {url} ({what}): {exc}. Is the cluster up (docker compose up -d) "
             "and the URL right?"
         )
-    except ApiError:
-        status = getattr(exc.meta, "status", None)
-        body = exc.body
+    except ApiError as api_error:
+        status = getattr(api_error.meta, "status", None)
+        body = api_error.body
         kind = (
             body.get("error", {}).get("type")
             if isinstance(body, dict) and isinstance(body.get("error"), dict)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,7 @@ def existing_ords(client: Any, index: str, url: str) -> set[int]:
         if after is not None:
             body["search_after"] = after
         hits = parse_hits(
-            call("scanning indexed products", url, lambda b=body: client.search(index=index, body=b))
+            call("scanning indexed products", url, partial(client.search, index=index, body=body))
         )
         found.update(h.ord for h in hits)
         if len(hits) < SCAN_PAGE:

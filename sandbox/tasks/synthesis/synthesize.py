@@ -39,7 +39,7 @@ from pydantic import BaseModel, Field
 from sandbox.catalog.backend import CatalogBackend
 from sandbox.catalog.product import Product
 from sandbox.rewards.shoppingbench import price_after_voucher, score_shopping_task
-from sandbox.tasks.models import PriceRange, ShoppingTarget, ShoppingTask, Voucher, format_money
+from sandbox.tasks.models import PriceMode, PriceRange, ShoppingTarget, ShoppingTask, Voucher, format_money
 from sandbox.tasks.synthesis.knowledge import (
     KnowledgeIndex,
     KnowledgeSource,
@@ -60,6 +60,13 @@ from sandbox.tasks.synthesis.writer import (
 
 Intent = Literal["product", "shop", "voucher", "knowledge"]
 INTENTS: tuple[Intent, ...] = ("product", "shop", "voucher", "knowledge")
+
+
+def _default_counts() -> dict[Intent, int]:
+    """Ten tasks of each catalog intent (knowledge tasks need a web corpus or cache, so they are opt-in)."""
+    return {"product": 10, "shop": 10, "voucher": 10}
+
+
 _TASK_TYPE = {"product": "product", "shop": "shop", "voucher": "voucher", "knowledge": "web"}
 MAX_VALUE_CHARS = 40
 _WORD = re.compile(r"[0-9a-z]+")
@@ -72,7 +79,7 @@ KNOWLEDGE_SKIPPED = (
 class SynthesisConfig(BaseModel):
     """What to synthesize. The same config, catalog snapshot and writer give the same tasks."""
 
-    counts: dict[Intent, int] = Field(default_factory=lambda: {"product": 10, "shop": 10, "voucher": 10})
+    counts: dict[Intent, int] = Field(default_factory=_default_counts)
     seed: int = 0
     max_satisfying: int = Field(default=1000, ge=0, description="Reject tasks with more satisfying products.")
     max_pairs: int = Field(default=4, ge=0, description="Most option/attribute pairs sampled per item.")
@@ -124,7 +131,8 @@ def _number(value: float) -> str:
 def _sample_price(price: float, rng: np.random.Generator) -> PriceRange:
     low = math.floor(price * rng.uniform(0.7, 0.95))
     high = math.ceil(price * rng.uniform(1.05, 1.3))
-    mode = ("greater than", "less than", "between")[int(rng.integers(3))]
+    modes: tuple[PriceMode, ...] = ("greater than", "less than", "between")
+    mode = modes[int(rng.integers(3))]
     if mode == "greater than":
         return PriceRange(mode=mode, low=low)
     if mode == "less than":
@@ -196,7 +204,7 @@ def _voucher(
             f"{money(threshold)}"
         )
         terms = [f"{discount * 100:.0f}%", _number(cap), _number(threshold)]
-    probe = Voucher(voucher_type=kind, threshold=threshold, budget=0, **fields)  # type: ignore[arg-type]
+    probe = Voucher(voucher_type=kind, threshold=threshold, budget=0, **fields)
     if variant == "needs_voucher":
         after = price_after_voucher(total, probe, len(set(shop_ids)))
         assert after is not None
@@ -280,7 +288,7 @@ class _Synthesizer:
                 )
             )
         if intent == "voucher":
-            total = float(sum(float(p.price) for p in products))  # type: ignore[arg-type]
+            total = float(sum(float(p.price) for p in products if p.price is not None))
             voucher, reqs, variant = _voucher(total, [p.shop_id for p in products], rng, currency)
             task_level += reqs
         query = self.writer.write(item_reqs, task_level, seed=int(rng.integers(1 << 30)))
@@ -297,7 +305,7 @@ class _Synthesizer:
         task = ShoppingTask(
             task_id=f"syn-{intent}-s{self.config.seed}-{index:05d}",
             query=query,
-            task_type=_TASK_TYPE[intent],  # type: ignore[arg-type]
+            task_type=_TASK_TYPE[intent],
             items=targets,
             voucher=voucher,
             same_shop=intent == "shop",

@@ -31,7 +31,10 @@ USER_AGENT = "prgym-web/0.1 (research sandbox; +https://github.com/prgym)"
 class SearchProvider(Protocol):
     """Anything that answers web queries: live services and the local corpus alike."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The provider's name (read-only: live providers set it as a class variable, the corpus per instance)."""
+        ...
 
     def search(self, query: str, num_results: int = 10) -> list[WebHit]:
         """Ranked hits for ``query``, at most ``num_results``; raises ``ProviderError`` on failure."""
