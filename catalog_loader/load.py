@@ -535,11 +535,52 @@ def _add_values(attributes: dict[str, list[str]], name: str, values: list[str]) 
             bucket.append(value)
 
 
+class _Rejected(Exception):
+    """Raised by the row helpers below; :func:`build_product` turns it into a :class:`Reject` (file, line)."""
+
+    def __init__(self, field: str | None, reason: str, raw: Any = _MISSING) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+        self.value = None if raw is _MISSING else short_repr(raw)
+
+
 def build_product(compiled: CompiledSpec, data: dict[str, Any], file: str, line: int) -> Product | Reject:
-    """One raw record -> a validated :class:`Product`, or the :class:`Reject` that says what was wrong."""
+    """One raw record -> a validated :class:`Product`, or the :class:`Reject` that says what was wrong.
+
+    The steps are the helpers below, in order: mapped fields, the id and title every product needs, HTML
+    entities, attributes (prefix columns and mapped ones), the spec's default currency, then pydantic. A helper
+    rejects the row by raising :class:`_Rejected`, so the first fault found is the one reported.
+    """
     name = compiled.spec.name
-    values: dict[str, Any] = {}
     attributes: dict[str, list[str]] = {}
+    try:
+        values = _field_values(compiled, data, attributes)
+        native = _require_identity(compiled, values)
+        _unescape_text_fields(values)
+        for a in compiled.attributes:
+            if a.prefixes:
+                _add_prefixed_attributes(a, data, compiled.nulls, attributes)
+            else:
+                _add_mapped_attribute(a, data, attributes)
+        if attributes:
+            values["attributes"] = attributes
+        if "currency" not in values and compiled.currency and "price" in values:
+            values["currency"] = compiled.currency
+        return _validated_product(compiled, native, values)
+    except _Rejected as exc:
+        return Reject(source=name, file=file, line=line, field=exc.field, reason=exc.reason, value=exc.value)
+
+
+def _field_values(
+    compiled: CompiledSpec, data: dict[str, Any], attributes: dict[str, list[str]]
+) -> dict[str, Any]:
+    """The mapped product fields of one record, parsed; empty values are left out (so defaults apply).
+
+    A category field picks one path (``pick``); the other paths go to the ``rest_as`` attribute when the spec
+    names one. A value that does not parse rejects the row, unless its field is lenient (then it is missing).
+    """
+    values: dict[str, Any] = {}
     for f in compiled.fields:
         raw, column = f.get(data)
         if raw is _MISSING:
@@ -549,14 +590,7 @@ def build_product(compiled: CompiledSpec, data: dict[str, Any], file: str, line:
         except ValueError as exc:
             if f.lenient:
                 continue
-            return Reject(
-                source=name,
-                file=file,
-                line=line,
-                field=column,
-                reason=f"{f.target}: {exc}",
-                value=short_repr(raw),
-            )
+            raise _Rejected(column, f"{f.target}: {exc}", raw) from None
         if f.categories:
             chosen, rest = p.choose_path(value, f.pick)  # type: ignore[arg-type]
             value = chosen
@@ -565,97 +599,99 @@ def build_product(compiled: CompiledSpec, data: dict[str, Any], file: str, line:
         if value is None or (not value and isinstance(value, (list, dict, str))):
             continue
         values[f.target] = value
+    return values
+
+
+def _require_identity(compiled: CompiledSpec, values: dict[str, Any]) -> Any:
+    """Pop and return the record's native id; a row without an id or a title is rejected (no product)."""
     native = values.pop("id", None)
     if native is None:
-        return Reject(source=name, file=file, line=line, field=compiled.labels["id"], reason="id: missing")
+        raise _Rejected(compiled.labels["id"], "id: missing")
     if "title" not in values:
-        return Reject(
-            source=name, file=file, line=line, field=compiled.labels["title"], reason="title: missing"
-        )
+        raise _Rejected(compiled.labels["title"], "title: missing")
+    return native
+
+
+def _unescape_text_fields(values: dict[str, Any]) -> None:
+    """Decode HTML entities (``&amp;``, ``&#39;``) in the text fields: scraped catalogs carry them."""
     for target in _ENTITY_TARGETS:
         text = values.get(target)
         if isinstance(text, str) and "&" in text:
             values[target] = unescape_entities(text)
-    for a in compiled.attributes:
-        if a.prefixes:
-            names, name_of, nulls = a.names, a.name_of, compiled.nulls
-            for key, raw in data.items():
-                attr = names.get(key, _MISSING)
-                if attr is _MISSING:
-                    attr = name_of(key)
-                if attr is None:
-                    continue
-                if type(raw) is str:
-                    text = raw.strip()
-                    if not text or text in nulls:
-                        continue
-                else:
-                    try:
-                        text = _scalar_text(raw, nulls)
-                    except ValueError as exc:
-                        if a.lenient:
-                            continue
-                        return Reject(
-                            source=name,
-                            file=file,
-                            line=line,
-                            field=key,
-                            reason=f"attribute {attr!r}: {exc}",
-                            value=short_repr(raw),
-                        )
-                    if not text:
-                        continue
-                bucket = attributes.get(attr)
-                if bucket is None:
-                    attributes[attr] = [text]
-                elif text not in bucket:
-                    bucket.append(text)
+
+
+def _add_prefixed_attributes(
+    a: _Attr, data: dict[str, Any], nulls: frozenset[str], attributes: dict[str, list[str]]
+) -> None:
+    """Every column under one of ``a``'s prefixes becomes an attribute named by the rest of the column name.
+
+    Strings take the fast path (strip, skip nulls); other scalars go through :func:`_scalar_text`, whose error
+    rejects the row unless ``a`` is lenient.
+    """
+    names, name_of = a.names, a.name_of
+    for key, raw in data.items():
+        attr = names.get(key, _MISSING)
+        if attr is _MISSING:
+            attr = name_of(key)
+        if attr is None:
             continue
-        assert a.get is not None
-        raw, column = a.get(data)
-        if raw is _MISSING:
-            continue
-        try:
-            parsed = a.parse(raw)
-        except ValueError as exc:
-            if a.lenient:
+        if type(raw) is str:
+            text: str | None = raw.strip()
+            if not text or text in nulls:
                 continue
-            return Reject(
-                source=name,
-                file=file,
-                line=line,
-                field=column,
-                reason=f"attribute {a.name or column!r}: {exc}",
-                value=short_repr(raw),
-            )
-        if a.mapping:
-            for key, vals in parsed.items():
-                _add_values(attributes, key, vals)
-        elif isinstance(parsed, dict):
-            for key, vals in parsed.items():
-                _add_values(attributes, f"{a.name} {key}" if a.name else key, vals)
-        elif isinstance(parsed, list):
-            if parsed:
-                _add_values(attributes, a.name or column, parsed)
-        elif parsed:
-            _add_values(attributes, a.name or column, [parsed])
-    if attributes:
-        values["attributes"] = attributes
-    if "currency" not in values and compiled.currency and "price" in values:
-        values["currency"] = compiled.currency
+        else:
+            try:
+                text = _scalar_text(raw, nulls)
+            except ValueError as exc:
+                if a.lenient:
+                    continue
+                raise _Rejected(key, f"attribute {attr!r}: {exc}", raw) from None
+            if not text:
+                continue
+        bucket = attributes.get(attr)
+        if bucket is None:
+            attributes[attr] = [text]
+        elif text not in bucket:
+            bucket.append(text)
+
+
+def _add_mapped_attribute(a: _Attr, data: dict[str, Any], attributes: dict[str, list[str]]) -> None:
+    """One mapped attribute source, parsed: a mapping parser's keys, a dict's keys (prefixed with ``a.name``),
+    a list or a single value (under ``a.name`` or the column)."""
+    assert a.get is not None
+    raw, column = a.get(data)
+    if raw is _MISSING:
+        return
+    try:
+        parsed = a.parse(raw)
+    except ValueError as exc:
+        if a.lenient:
+            return
+        raise _Rejected(column, f"attribute {a.name or column!r}: {exc}", raw) from None
+    if a.mapping:
+        for key, vals in parsed.items():
+            _add_values(attributes, key, vals)
+    elif isinstance(parsed, dict):
+        for key, vals in parsed.items():
+            _add_values(attributes, f"{a.name} {key}" if a.name else key, vals)
+    elif isinstance(parsed, list):
+        if parsed:
+            _add_values(attributes, a.name or column, parsed)
+    elif parsed:
+        _add_values(attributes, a.name or column, [parsed])
+
+
+def _validated_product(compiled: CompiledSpec, native: Any, values: dict[str, Any]) -> Product:
+    """The :class:`Product`; its first validation error rejects the row, named by the source column."""
+    name = compiled.spec.name
     try:
         return Product(product_id=f"{name}:{native}", source=name, **values)
     except ValidationError as exc:
         err = exc.errors()[0]
         target = str(err["loc"][0]) if err["loc"] else "record"
-        return Reject(
-            source=name,
-            file=file,
-            line=line,
-            field=compiled.labels.get(target, target),
-            reason=f"{target}: {err['msg']}",
-            value=short_repr(err.get("input")),
-        )
+        raise _Rejected(
+            compiled.labels.get(target, target), f"{target}: {err['msg']}", err.get("input")
+        ) from None
 
 
 # ------------------------------------------------------------------------------------------------ files

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -172,131 +173,144 @@ def validate_sample(
     catalog: Collection[str] | Any | None = None,
     forbidden_texts: Iterable[str] = (),
 ) -> list[Issue]:
-    """Every problem of ``sample`` (a dict with ``messages`` and ``tools``); empty when it is valid."""
-    issues: list[Issue] = []
+    """Every problem of ``sample`` (a dict with ``messages`` and ``tools``); empty when it is valid.
+
+    One pass over the messages (:class:`_SampleWalk`: leaks, then role order and tool calls per message), then
+    the checks on the whole sample: unanswered calls, the last turn, and cited ids against the catalog.
+    """
     messages = sample.get("messages")
     tools = sample.get("tools")
     if not isinstance(messages, list) or not messages:
         return [Issue(code="no_messages", where=-1, detail="expected a non-empty 'messages' list")]
     if not isinstance(tools, list):
         return [Issue(code="no_tools", where=-1, detail="expected a 'tools' list (OpenAI function schemas)")]
-    schemas = _schemas(tools)
-    seen_ids: set[str] = set()
-    expected: list[str] = []  # tool results still owed, in order
-    previous: str | None = None
-    forbidden = [t for t in forbidden_texts if t and len(t) >= 20]
-    cited: dict[str, int] = {}
+    walk = _SampleWalk(
+        messages=messages,
+        schemas=_schemas(tools),
+        forbidden=[t for t in forbidden_texts if t and len(t) >= 20],
+    )
     for index, message in enumerate(messages):
+        walk.visit(index, message)
+    walk.finish()
+    walk.check_citations(catalog_check(catalog))
+    return walk.issues
+
+
+@dataclass
+class _SampleWalk:
+    """The state of one pass over a sample's messages: the issues found, the tool results still owed (in call
+    order), the call ids seen, the previous role and the first message citing each product id."""
+
+    messages: list[Any]
+    schemas: dict[str, str]
+    forbidden: list[str]
+    issues: list[Issue] = field(default_factory=list)
+    seen_ids: set[str] = field(default_factory=set)
+    expected: list[str] = field(default_factory=list)
+    previous: str | None = None
+    cited: dict[str, int] = field(default_factory=dict)
+
+    def add(self, code: str, where: int, detail: str) -> None:
+        self.issues.append(Issue(code=code, where=where, detail=detail))
+
+    def visit(self, index: int, message: Any) -> None:
+        """Check one message: its shape and role, supervisor leaks and citations, then its place in the order."""
         if not isinstance(message, Mapping):
-            issues.append(Issue(code="bad_message", where=index, detail="expected an object"))
-            continue
+            self.add("bad_message", index, "expected an object")
+            return
         role = message.get("role")
         if role not in ROLES:
-            issues.append(
-                Issue(code="bad_role", where=index, detail=f"role {role!r}, expected one of {ROLES}")
-            )
-            continue
+            self.add("bad_role", index, f"role {role!r}, expected one of {ROLES}")
+            return
+        self.check_leaks(index, message, role)
+        if role == "tool":
+            self.check_tool_result(index, message)
+        else:
+            self.check_turn(index, message, role)
+        self.previous = role
+
+    def check_leaks(self, index: int, message: Mapping[str, Any], role: str) -> None:
+        """Supervisor text must not reach training (by name, marker or verbatim feedback); assistant text's
+        ``[P:<id>]`` citations are collected for the catalog check."""
         name = message.get("name")
         if name in ("supervisor", "environment"):
-            issues.append(Issue(code="supervisor_leak", where=index, detail=f"a message named {name!r}"))
+            self.add("supervisor_leak", index, f"a message named {name!r}")
         for text in _texts(message):
             folded = text.casefold()
             marker = next((m for m in _LEAK_MARKERS if m in folded), None)
             if marker is not None:
-                issues.append(Issue(code="supervisor_leak", where=index, detail=f"text contains {marker!r}"))
-            leaked = next((f for f in forbidden if f in text), None)
+                self.add("supervisor_leak", index, f"text contains {marker!r}")
+            leaked = next((f for f in self.forbidden if f in text), None)
             if leaked is not None:
-                issues.append(
-                    Issue(code="supervisor_leak", where=index, detail=f"feedback text {leaked[:60]!r}...")
-                )
+                self.add("supervisor_leak", index, f"feedback text {leaked[:60]!r}...")
             if role == "assistant":
                 for pid in cited_product_ids(text):
-                    cited.setdefault(pid, index)
-        # -- role order --
-        if role == "tool":
-            if not expected:
-                issues.append(
-                    Issue(code="orphan_tool_result", where=index, detail="no pending tool call to answer")
-                )
-            else:
-                want = expected.pop(0)
-                got = message.get("tool_call_id")
-                if got != want:
-                    issues.append(
-                        Issue(
-                            code="tool_result_order",
-                            where=index,
-                            detail=f"tool_call_id {got!r}, expected {want!r} (results must follow call order)",
-                        )
-                    )
-                body = _json_object(message.get("content"))
-                if body is not None and "error" in body:
-                    issues.append(
-                        Issue(code="tool_error_result", where=index, detail=str(body.get("error"))[:200])
-                    )
-        else:
-            if expected:
-                issues.append(
-                    Issue(
-                        code="missing_tool_result",
-                        where=index,
-                        detail=f"calls {expected} have no tool message before this {role} message",
-                    )
-                )
-                expected = []
-            if role == "system" and index != 0:
-                issues.append(Issue(code="role_order", where=index, detail="system message after the start"))
-            if role == "user" and previous == "assistant" and messages[index - 1].get("tool_calls"):
-                issues.append(
-                    Issue(code="role_order", where=index, detail="user turn right after tool calls")
-                )
-            if role == "user" and previous == "user":
-                issues.append(Issue(code="role_order", where=index, detail="two user turns in a row"))
-            if role == "assistant":
-                if previous in (None, "system"):
-                    issues.append(
-                        Issue(code="role_order", where=index, detail="assistant turn before any user turn")
-                    )
-                elif previous == "assistant":
-                    issues.append(
-                        Issue(
-                            code="role_order",
-                            where=index,
-                            detail="two assistant turns in a row (the first has no tool calls to answer)",
-                        )
-                    )
-                for call in message.get("tool_calls") or []:
-                    call_id = _check_call(call, index, schemas, seen_ids, issues)
-                    if call_id is not None:
-                        expected.append(call_id)
-        previous = role
-    if expected:
-        issues.append(
-            Issue(
-                code="missing_tool_result", where=len(messages), detail=f"calls {expected} are never answered"
+                    self.cited.setdefault(pid, index)
+
+    def check_tool_result(self, index: int, message: Mapping[str, Any]) -> None:
+        """A tool message answers the oldest pending call, by id; an error result is reported too."""
+        if not self.expected:
+            self.add("orphan_tool_result", index, "no pending tool call to answer")
+            return
+        want = self.expected.pop(0)
+        got = message.get("tool_call_id")
+        if got != want:
+            self.add(
+                "tool_result_order",
+                index,
+                f"tool_call_id {got!r}, expected {want!r} (results must follow call order)",
             )
-        )
-    if messages and isinstance(messages[-1], Mapping) and messages[-1].get("role") != "assistant":
-        issues.append(
-            Issue(
-                code="role_order",
-                where=len(messages) - 1,
-                detail="the sample must end with an assistant turn",
+        body = _json_object(message.get("content"))
+        if body is not None and "error" in body:
+            self.add("tool_error_result", index, str(body.get("error"))[:200])
+
+    def check_turn(self, index: int, message: Mapping[str, Any], role: str) -> None:
+        """A system, user or assistant turn: pending calls must be answered before it, and it must stand where
+        its role may; an assistant turn's calls are checked and become the results owed next."""
+        if self.expected:
+            self.add(
+                "missing_tool_result",
+                index,
+                f"calls {self.expected} have no tool message before this {role} message",
             )
-        )
-    check = catalog_check(catalog)
-    if check is not None and cited:
-        existing = check(list(cited))
-        for pid, index in cited.items():
+            self.expected = []
+        previous = self.previous
+        if role == "system" and index != 0:
+            self.add("role_order", index, "system message after the start")
+        if role == "user" and previous == "assistant" and self.messages[index - 1].get("tool_calls"):
+            self.add("role_order", index, "user turn right after tool calls")
+        if role == "user" and previous == "user":
+            self.add("role_order", index, "two user turns in a row")
+        if role != "assistant":
+            return
+        if previous in (None, "system"):
+            self.add("role_order", index, "assistant turn before any user turn")
+        elif previous == "assistant":
+            self.add(
+                "role_order", index, "two assistant turns in a row (the first has no tool calls to answer)"
+            )
+        for call in message.get("tool_calls") or []:
+            call_id = _check_call(call, index, self.schemas, self.seen_ids, self.issues)
+            if call_id is not None:
+                self.expected.append(call_id)
+
+    def finish(self) -> None:
+        """After the last message: no call may stay unanswered, and the sample ends with an assistant turn."""
+        messages = self.messages
+        if self.expected:
+            self.add("missing_tool_result", len(messages), f"calls {self.expected} are never answered")
+        last = messages[-1]
+        if isinstance(last, Mapping) and last.get("role") != "assistant":
+            self.add("role_order", len(messages) - 1, "the sample must end with an assistant turn")
+
+    def check_citations(self, check: CatalogCheck | None) -> None:
+        """Each cited id exists in the snapshot (one lookup for all of them), reported where first cited."""
+        if check is None or not self.cited:
+            return
+        existing = check(list(self.cited))
+        for pid, index in self.cited.items():
             if pid not in existing:
-                issues.append(
-                    Issue(
-                        code="unknown_product",
-                        where=index,
-                        detail=f"[P:{pid}] is not in the catalog snapshot",
-                    )
-                )
-    return issues
+                self.add("unknown_product", index, f"[P:{pid}] is not in the catalog snapshot")
 
 
 def _json_object(text: Any) -> dict[str, Any] | None:
