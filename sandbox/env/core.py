@@ -7,6 +7,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,7 +15,7 @@ import gymnasium as gym
 from gymnasium.error import ResetNeeded
 
 from sandbox.catalog.backend import CatalogBackend
-from sandbox.env.actions import ParsedCall, parse_action
+from sandbox.env.actions import ParsedAction, ParsedCall, parse_action
 from sandbox.env.events import EnvEvent
 from sandbox.env.observation import ObservationBudget
 from sandbox.env.per_call import PerCallAPI, PlanMode
@@ -407,27 +408,50 @@ class ProductResearchEnv(PerCallAPI, gym.Env[str, Any]):
     # -- step ---------------------------------------------------------------------------------------------------
 
     def step(self, action: Any) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """One agent turn: parse it, run its tool calls (or check its plan), add the supervisor's feedback, and
+        score the episode when it ends. A bad turn is an error observation, never an exception.
+
+        The pieces, in order: :meth:`_record_assistant`, then :meth:`_invalid_turn` or :meth:`_valid_turn`,
+        :meth:`_emit_feedback`, :meth:`_step_result`; a step after the episode ended is :meth:`_step_after_end`.
+        """
         if self._task is None:
             raise ResetNeeded("call reset() before step()")
         self._events = []
         if self._over:
-            text = f"{ENV_MARKER} the episode is over; call reset() to start a new one."
-            self._last_observation = text
-            info = self._base_info()
-            info["new_messages"] = []
-            info["step_errors"] = [{"kind": "episode_over", "error": text}]
-            return text, 0.0, bool(self._machine.done), not self._machine.done, info
+            return self._step_after_end()
         self._steps += 1
         self._actions += 1
         started = time.perf_counter()
         self._budget = ObservationBudget()
         parsed = parse_action(action, step=self._steps)
+        assistant = self._record_assistant(parsed, started)
+        turn = _Turn()
+        has_text = bool(parsed.content and parsed.content.strip())
+        if parsed.error is None and not has_text and not parsed.calls:
+            parsed.error = "the turn is empty: write a plan, call a tool or submit your final answer"
+        if parsed.error is not None:
+            self._invalid_turn(parsed.error, turn)
+        else:
+            self._valid_turn(parsed, has_text, turn)
+        feedback = self._emit_feedback(turn.verdicts)
+        if feedback:
+            turn.messages.append(feedback)
+        return self._step_result(assistant, turn)
+
+    def _step_after_end(self) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """A step after the episode ended: an ``episode_over`` error, no reward, the same end flags."""
+        text = f"{ENV_MARKER} the episode is over; call reset() to start a new one."
+        self._last_observation = text
+        info = self._base_info()
+        info["new_messages"] = []
+        info["step_errors"] = [{"kind": "episode_over", "error": text}]
+        return text, 0.0, bool(self._machine.done), not self._machine.done, info
+
+    def _record_assistant(self, parsed: ParsedAction, started: float) -> dict[str, Any]:
+        """Count the turn's repairs and text-call markup, append its assistant message and emit it."""
         self._replaced_chars += parsed.replaced_chars
         if parsed.text_call_format is not None:
             self._text_call_formats[parsed.text_call_format] += 1
-        new_messages: list[dict[str, Any]] = []
-        step_errors: list[dict[str, Any]] = []
-        verdicts: list[tuple[str, Verdict]] = []
         assistant = parsed.assistant_message()
         self._messages.append(assistant)
         self._emit(
@@ -440,67 +464,84 @@ class ProductResearchEnv(PerCallAPI, gym.Env[str, Any]):
                 timing_ms=(time.perf_counter() - started) * 1000,
             )
         )
-        has_text = bool(parsed.content and parsed.content.strip())
-        if parsed.error is None and not has_text and not parsed.calls:
-            parsed.error = "the turn is empty: write a plan, call a tool or submit your final answer"
-        if parsed.error is not None:
-            self._malformed += 1
+        return assistant
+
+    def _invalid_turn(self, error: str, turn: _Turn) -> None:
+        """A turn that could not be parsed (or was empty): counted as malformed and answered with the error."""
+        self._malformed += 1
+        self._invalid_actions += 1
+        self._error_counts["invalid_action"] += 1
+        turn.errors.append({"kind": "invalid_action", "error": error})
+        turn.messages.append(self._env_message(f"invalid action: {error}"))
+
+    def _valid_turn(self, parsed: ParsedAction, has_text: bool, turn: _Turn) -> None:
+        """A parsed turn: its text may be the plan (plan_mode "turn"); a turn without calls gets a note naming
+        the final tool; each call runs in order; a reminder follows when research starts before the plan."""
+        assert self._task is not None
+        plan_verdict = self._plan_turn(parsed.content if has_text else None)
+        if plan_verdict is not None:
+            turn.verdicts.append(("plan", plan_verdict))
+        elif not parsed.calls:
+            self._text_only_turns += 1
+            turn.messages.append(self._env_message(self._no_tool_note(FINAL_TOOLS[self._task.kind])))
+        self._run_calls(parsed.calls, turn)
+        reminder = self._plan_reminder([call.name for call in parsed.calls])
+        if reminder:
+            turn.messages.append(self._env_message(reminder))
+
+    def _run_calls(self, calls: Sequence[ParsedCall], turn: _Turn) -> None:
+        """Run the turn's tool calls; the turn counts once as invalid when any call failed and once as malformed
+        when any failure was a format error (bad JSON, unknown tool, wrong arguments)."""
+        malformed = failed = False
+        for call in calls:
+            message, outcome, verdict = self._run_call(call)
+            turn.messages.append(message)
+            if verdict is not None:
+                turn.verdicts.append((f"tool call #{self._tool_calls} ({outcome.name})", verdict))
+            if outcome.kind_of_error is not None:
+                failed = True
+                malformed = malformed or outcome.kind_of_error in _FORMAT_ERRORS
+                turn.errors.append(
+                    {"kind": outcome.kind_of_error, "tool": outcome.name, "error": outcome.error}
+                )
+        if failed:
             self._invalid_actions += 1
-            self._error_counts["invalid_action"] += 1
-            step_errors.append({"kind": "invalid_action", "error": parsed.error})
-            new_messages.append(self._env_message(f"invalid action: {parsed.error}"))
-        else:
-            plan_verdict = self._plan_turn(parsed.content if has_text else None)
-            if plan_verdict is not None:
-                verdicts.append(("plan", plan_verdict))
-            elif not parsed.calls:
-                self._text_only_turns += 1
-                new_messages.append(self._env_message(self._no_tool_note(FINAL_TOOLS[self._task.kind])))
-            malformed = failed = False
-            for call in parsed.calls:
-                message, outcome, verdict = self._run_call(call)
-                new_messages.append(message)
-                if verdict is not None:
-                    verdicts.append((f"tool call #{self._tool_calls} ({outcome.name})", verdict))
-                if outcome.kind_of_error is not None:
-                    failed = True
-                    malformed = malformed or outcome.kind_of_error in _FORMAT_ERRORS
-                    step_errors.append(
-                        {"kind": outcome.kind_of_error, "tool": outcome.name, "error": outcome.error}
-                    )
-            if failed:
-                self._invalid_actions += 1
-            if malformed:
-                self._malformed += 1
-            reminder = self._plan_reminder([call.name for call in parsed.calls])
-            if reminder:
-                new_messages.append(self._env_message(reminder))
-        feedback_started = time.perf_counter()
+        if malformed:
+            self._malformed += 1
+
+    def _emit_feedback(self, verdicts: list[tuple[str, Verdict]]) -> dict[str, Any] | None:
+        """The supervisor's feedback message on this step's verdicts (None when it has nothing to say), emitted."""
+        started = time.perf_counter()
         feedback = self._feedback(verdicts)
         if feedback:
-            new_messages.append(feedback)
             self._emit(
                 EnvEvent(
                     step=self._steps,
                     kind="feedback",
                     role="supervisor",
                     message=feedback,
-                    timing_ms=(time.perf_counter() - feedback_started) * 1000,
+                    timing_ms=(time.perf_counter() - started) * 1000,
                 )
             )
-        self._messages.extend(new_messages)
+        return feedback
+
+    def _step_result(
+        self, assistant: dict[str, Any], turn: _Turn
+    ) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """Keep the step's messages, decide termination or truncation, score an ended episode, build the info."""
+        self._messages.extend(turn.messages)
         self._replaced_chars += self._budget.replaced
         terminated = self._machine.done
         truncated = not terminated and self._steps >= self.max_steps
         reward = 0.0
         info = self._base_info()
-        info["new_messages"] = [assistant, *new_messages]
-        info["step_errors"] = step_errors
-        info["verdicts"] = [{"where": where, **_verdict_data(v)} for where, v in verdicts]
+        info["new_messages"] = [assistant, *turn.messages]
+        info["step_errors"] = turn.errors
+        info["verdicts"] = [{"where": where, **_verdict_data(v)} for where, v in turn.verdicts]
         if terminated or truncated:
             self._over = True
             reward = self._end_episode(info, truncated)
-        observation = "\n\n".join(_render_message(m) for m in new_messages)
+        observation = "\n\n".join(_render_message(m) for m in turn.messages)
         self._last_observation = observation
         info["events"] = [e.as_info(self.info_timings) for e in self._events]
         if self.render_mode == "human":
@@ -815,6 +856,15 @@ class ProductResearchEnv(PerCallAPI, gym.Env[str, Any]):
 
     def close(self) -> None:
         """Nothing to release per env: the catalog and web tool are shared by the process."""
+
+
+@dataclass
+class _Turn:
+    """What one step adds: the messages after the assistant's, the step errors, and the verdicts (where, verdict)."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    verdicts: list[tuple[str, Verdict]] = field(default_factory=list)
 
 
 class _Outcome:
