@@ -43,7 +43,7 @@ def default_workdir() -> Path:
     return platformdirs.user_cache_path("prgym", appauthor=False) / "demo"
 
 
-def demo_data_home(data_dir: Path | None, console: Console) -> Path:
+def demo_data_home(data_dir: Path | None, console: Console, progress: bool = True) -> Path:
     """The folder the demo reads its sample data from; a folder the user named is only ever read.
 
     With ``--data-dir`` or ``PRGYM_DATA_DIR`` (say ``../shared/data``, often shared or read-only) a missing or
@@ -53,7 +53,7 @@ def demo_data_home(data_dir: Path | None, console: Console) -> Path:
     given = data_dir is not None or bool(os.environ.get(DATA_DIR_ENV, "").strip())
     root = resolve_data_dir(data_dir)
     if not given:
-        return ensure_datasets(list(DEMO_PRESETS), root, console=console)
+        return ensure_datasets(list(DEMO_PRESETS), root, console=console, progress=progress)
     bad = [name for name in DEMO_PRESETS if dataset_status(name, root).state is not FileState.VERIFIED]
     if bad:
         raise DemoDataMissingError(
@@ -69,7 +69,7 @@ class DemoDataMissingError(UserError, ValueError):
     """The data folder the user named lacks a demo dataset (the demo never writes into it)."""
 
 
-def demo_snapshot(data_dir: Path, workdir: Path, console: Console) -> Path:
+def demo_snapshot(data_dir: Path, workdir: Path, console: Console, progress: bool = True) -> Path:
     """The demo catalog under ``workdir``: reused when its manifest lists the demo presets' sources."""
     out = workdir / "snapshots" / "demo"
     manifest = out / "manifest.json"
@@ -82,7 +82,7 @@ def demo_snapshot(data_dir: Path, workdir: Path, console: Console) -> Path:
             return out
     console.print(f"catalog: building {', '.join(DEMO_PRESETS)} into {out} (a few seconds) ...")
     specs = [spec for name in DEMO_PRESETS for spec in preset(name, data_dir)]
-    return build_snapshot(specs, out, show_progress=True).snapshot_dir
+    return build_snapshot(specs, out, show_progress=progress).snapshot_dir
 
 
 def run_demo(
@@ -98,12 +98,13 @@ def run_demo(
     supervisor: str = "rules",
     console: Console | None = None,
     retry_failed: bool = False,
+    progress: bool = True,
 ) -> dict[str, object]:
     """Run the demo and return its figures (also printed)."""
     console = console or Console()
-    home = demo_data_home(data_dir, console)
+    home = demo_data_home(data_dir, console, progress)
     workdir = workdir or default_workdir()
-    snapshot = demo_snapshot(home, workdir, console)
+    snapshot = demo_snapshot(home, workdir, console, progress)
     backend = shared_backend(snapshot)
     tasks = TaskSet(generate_user_tasks(backend, n_tasks, seed))
     name = f"demo-{policy}-seed{seed}" + ("" if supervisor == "rules" else f"-sup-{supervisor}")
@@ -116,8 +117,8 @@ def run_demo(
     )
     summary = asyncio.run(
         run_tasks(
-            tasks=tasks, catalog=snapshot, policies=[policy], trials=1, out=run_dir, concurrency=2, seed=seed,
-            llm_config=llm_config, llm_set=llm_set, progress=False, supervisor=supervisor,
+            tasks=tasks, catalog=snapshot, policies=[policy], trials=1, out=run_dir, seed=seed,
+            llm_config=llm_config, llm_set=llm_set, progress=progress, supervisor=supervisor,
             retry_failed=retry_failed,
         )
     )  # fmt: skip

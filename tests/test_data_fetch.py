@@ -551,7 +551,9 @@ def test_cli_path(tmp_path: Path) -> None:
 def test_cli_fetch_status_and_skip_note(server: ServerControl, tmp_path: Path) -> None:
     home = tmp_path / "home"
     result = runner.invoke(
-        app, ["data", "fetch", "all", "--mirror", server.url, "--data-dir", str(home), "-q"], env=WIDE
+        app,
+        ["data", "fetch", "all", "--mirror", server.url, "--data-dir", str(home), "--no-progress"],
+        env=WIDE,
     )
     assert result.exit_code == 0, result.output
     assert "26 file(s) downloaded" in result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,21 +14,50 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.cli.errors import describe_validation_error
+from harness.flags import aliased, deprecated_option, deprecation_note
 from sandbox.catalog.search import SearchFilters, SearchMode, SearchRequest, SortOrder
 from sandbox.errors import UserError
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
 
+CATALOG_OPTION = typer.Option(
+    None, "--catalog", help="Catalog snapshot directory (required).", show_default=False
+)
+#: The snapshot as the first positional argument: the old spelling of --catalog, still read (with a note).
+LEGACY_SNAPSHOT_ARGUMENT = typer.Argument(None, hidden=True, metavar="SNAPSHOT", show_default=False)
+
+
+def _names_a_folder(word: str) -> bool:
+    """Whether the first word of ``catalog search`` is the old positional SNAPSHOT rather than the query."""
+    return Path(word).is_dir() or os.sep in word
+
+
+def snapshot_of(catalog: Path | None, positional: str | Path | None, command: str) -> Path:
+    """The snapshot of a ``catalog`` sub-command: ``--catalog``, or the old positional spelling (with a note)."""
+    if positional is not None:
+        if catalog is not None:
+            raise UserError(f"catalog {command}: give the snapshot once, as --catalog DIR")
+        deprecation_note(f"catalog {command} SNAPSHOT", f"catalog {command} --catalog SNAPSHOT")
+        return Path(positional)
+    if catalog is None:
+        raise UserError(
+            f"catalog {command}: --catalog DIR is required (the snapshot directory)",
+            hint="build one with `prgym catalog build --out DIR`",
+        )
+    return catalog
+
 
 @app.command()
 def build(
+    ctx: typer.Context,
     out: Path = typer.Option(
         ..., "--out", "-o", help="Snapshot directory to write (e.g. snapshots/combined)."
     ),
     preset: list[str] = typer.Option(
-        None, "--preset", "-p", help="Preset source(s); default: every catalog in the data home."
+        None, "--preset", help="Preset source(s), repeatable; default: every catalog in the data home."
     ),
+    preset_short: list[str] = deprecated_option("-p", "--preset"),
     spec: list[Path] = typer.Option(None, "--spec", help="Source spec file(s) (JSON or TOML)."),
     data_dir: Path = typer.Option(
         None,
@@ -67,7 +97,7 @@ def build(
     from catalog_loader.presets import preset as preset_specs
     from catalog_loader.spec import load_spec_file
 
-    names = list(preset or [])
+    names = list(aliased(ctx, "preset", "preset_short", "--preset", "-p") or [])
     unknown = [n for n in names if n not in preset_names()]
     if unknown:
         raise UnknownPresetError(
@@ -256,8 +286,13 @@ def _open_backend(snapshot: Path, mode: SearchMode, es: str | None = None, index
 
 @app.command()
 def search(
-    snapshot: Path = typer.Argument(..., help="Snapshot directory."),
-    query: str = typer.Argument("", help="Query text (empty: browse by filters)."),
+    words: list[str] = typer.Argument(
+        None,
+        metavar="[QUERY]...",
+        help="Query text, quoted or not (empty: browse by filters).",
+        show_default=False,
+    ),
+    catalog: Path = CATALOG_OPTION,
     price_min: float = typer.Option(None, help="Lowest price."),
     price_max: float = typer.Option(None, help="Highest price."),
     brand: list[str] = typer.Option(None, "--brand", help="Brand (repeat for any of several)."),
@@ -278,6 +313,10 @@ def search(
     index: str = typer.Option(None, "--index", help="Alias the snapshot was pushed under (with --es)."),
 ) -> None:
     """Search a snapshot with filters and print a page of hits (embedded indexes, or Elasticsearch with --es)."""
+    words = list(words or [])
+    legacy = words.pop(0) if catalog is None and words and _names_a_folder(words[0]) else None
+    snapshot = snapshot_of(catalog, legacy, "search")
+    query = " ".join(words)
     try:
         filters = SearchFilters(
             price_min=price_min,
@@ -368,9 +407,40 @@ def _price(price: Decimal | None, currency: str | None) -> str:
     return "" if price is None else f"{price} {currency or ''}".strip()
 
 
+def product_table(product) -> Table:
+    """One product's main fields, one per row (``--json`` prints every field)."""
+    table = Table(title=product.product_id, show_header=False, title_justify="left")
+    table.add_column("field", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    rating = (
+        f"{product.rating:.1f}" + (f" ({product.review_count:,} reviews)" if product.review_count else "")
+        if product.rating is not None
+        else ""
+    )
+    stock = {True: "in stock", False: "out of stock", None: ""}[product.in_stock]
+    rows = [
+        ("title", product.title),
+        ("brand", product.brand or ""),
+        ("price", _price(product.price, product.currency)),
+        ("rating", rating),
+        ("category", " > ".join(product.category_path)),
+        ("shop", product.shop_id or ""),
+        ("stock", stock),
+        ("services", ", ".join(product.services)),
+        ("source", product.source),
+        ("url", product.url or ""),
+    ]
+    rows += [(name, ", ".join(values)) for name, values in list(product.attributes.items())[:12]]
+    for name, value in rows:
+        if value:
+            table.add_row(name, value)
+    return table
+
+
 @app.command()
 def push(
-    snapshot: Path = typer.Argument(..., help="Snapshot directory to index."),
+    catalog: Path = typer.Option(None, "--catalog", help="Snapshot directory to index (required)."),
+    snapshot_arg: Path = LEGACY_SNAPSHOT_ARGUMENT,
     es: str = typer.Option(
         None,
         "--es",
@@ -388,6 +458,7 @@ def push(
     """Index a snapshot into Elasticsearch (resumable: a rerun sends only what is missing), then swap the alias."""
     from sandbox.catalog.elasticsearch import EsSettings, push_snapshot
 
+    snapshot = snapshot_of(catalog, snapshot_arg, "push")
     try:
         settings = EsSettings.from_env(es, alias=index, shards=shards, replicas=replicas)
     except ValidationError as exc:
@@ -414,29 +485,48 @@ def push(
 
 @app.command()
 def show(
-    snapshot: Path = typer.Argument(..., help="Snapshot directory."),
-    product_id: str = typer.Argument(..., help="Product id, e.g. bestbuy:4984700."),
+    ids: list[str] = typer.Argument(..., metavar="PRODUCT_ID", help="Product id, e.g. bestbuy:4984700."),
+    catalog: Path = CATALOG_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print the full record as JSON."),
 ) -> None:
-    """Print one product's full record as JSON."""
+    """Print one product: its main fields, or its full record with --json."""
     from sandbox.catalog.snapshot import Snapshot
 
+    ids = list(ids)
+    legacy = ids.pop(0) if catalog is None and len(ids) == 2 else None
+    snapshot = snapshot_of(catalog, legacy, "show")
+    if len(ids) != 1:
+        raise UserError(f"catalog show: expected one PRODUCT_ID, got {len(ids)}")
+    product_id = ids[0]
     (product,) = Snapshot(snapshot).store.get([product_id])
     if product is None:
         raise UserError(
             f"no product {product_id!r} in {snapshot}",
-            hint=f'find ids with `prgym catalog search {snapshot} "QUERY"`',
+            hint=f'find ids with `prgym catalog search --catalog {snapshot} "QUERY"`',
         )
-    typer.echo(product.model_dump_json(indent=2, exclude_defaults=True))
+    if as_json:
+        typer.echo(product.model_dump_json(indent=2, exclude_defaults=True))
+        return
+    console.print(product_table(product))
 
 
 @app.command()
-def stats(snapshot: Path = typer.Argument(..., help="Snapshot directory.")) -> None:
+def stats(
+    catalog: Path = CATALOG_OPTION,
+    snapshot_arg: Path = LEGACY_SNAPSHOT_ARGUMENT,
+    as_json: bool = typer.Option(False, "--json", help="Print the manifest and size as one JSON object."),
+) -> None:
     """Print the manifest: id, counts per source, index settings, size on disk."""
     from sandbox.catalog.snapshot import Snapshot
 
-    snap = Snapshot(snapshot)
+    snap = Snapshot(snapshot_of(catalog, snapshot_arg, "stats"))
     manifest = snap.manifest
     size = sum(p.stat().st_size for p in snap.dir.rglob("*") if p.is_file())
+    if as_json:
+        typer.echo(
+            json.dumps({"path": str(snap.dir), "size_bytes": size, **manifest.model_dump(mode="json")})
+        )
+        return
     console.print(
         f"[bold]{manifest.snapshot_id}[/]  {manifest.n_products:,} products, {size / 1e6:.1f} MB on disk"
     )
@@ -451,7 +541,8 @@ def stats(snapshot: Path = typer.Argument(..., help="Snapshot directory.")) -> N
 
 @app.command()
 def verify(
-    snapshot: Path = typer.Argument(..., help="Snapshot directory."),
+    catalog: Path = CATALOG_OPTION,
+    snapshot_arg: Path = LEGACY_SNAPSHOT_ARGUMENT,
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
 ) -> None:
     """Check a snapshot fully: every file's checksum, the product store, every record, the id and the index.
@@ -462,6 +553,7 @@ def verify(
     from sandbox.catalog.integrity import verify_snapshot
     from sandbox.catalog.snapshot import MANIFEST_FILENAME, STORE_FILENAME, read_manifest_raw
 
+    snapshot = snapshot_of(catalog, snapshot_arg, "verify")
     if not (snapshot / MANIFEST_FILENAME).is_file() and not (snapshot / STORE_FILENAME).exists():
         read_manifest_raw(snapshot)  # no snapshot here at all (not a damaged one): its one-line error
     report = verify_snapshot(snapshot)

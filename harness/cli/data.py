@@ -16,6 +16,7 @@ from rich.table import Table
 from catalog_loader.datahome import FileState, dataset_status, resolve_data_dir
 from catalog_loader.datasets import DATASET_NAMES, DATASETS, UnknownDatasetError, expand_names
 from catalog_loader.fetch import MIRROR_ENV, FetchError, fetch_datasets
+from harness.flags import deprecated_option, deprecation_note
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -55,7 +56,8 @@ def fetch(
         ),
     ] = None,
     data_dir: DataDirOption = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
+    quiet: bool = deprecated_option("--quiet", "--no-progress", short="-q", flag=True),
 ) -> None:
     """Download the sample datasets into the data home, verify their SHA-256 sums and resume broken transfers.
 
@@ -63,6 +65,9 @@ def fetch(
     it must come from a local copy ($PRGYM_DATA_DIR) or a --mirror that serves one.
     """
     err = Console(stderr=True)
+    if quiet:
+        deprecation_note("--quiet", "--no-progress")
+        progress = False
     wanted = names or ["all"]
     try:
         expand_names(wanted)
@@ -73,7 +78,7 @@ def fetch(
     skip_derived = not any(DATASETS[n].derived for n in explicit)
     try:
         report = fetch_datasets(
-            wanted, data_dir, mirror, skip_derived=skip_derived, progress=not quiet, console=err
+            wanted, data_dir, mirror, skip_derived=skip_derived, progress=progress, console=err
         )
     except FetchError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)

@@ -10,12 +10,15 @@ from rich.console import Console
 from catalog_loader.fetch import FetchError
 from harness.cli.run import failed_hint
 from harness.demo import run_demo
+from harness.flags import aliased, deprecated_option, progress_option
 from harness.rollout.summary import RolloutSummary
 
 
 def demo(
+    ctx: typer.Context,
     policy: str = typer.Option("scripted", "--policy", "-p", help="scripted (no LLM) or openai:MODEL."),
-    tasks: int = typer.Option(4, "--tasks", "-n", min=1, max=50, help="How many tasks to generate and run."),
+    n: int = typer.Option(4, "--n", "-n", min=1, max=50, help="How many tasks to generate and run."),
+    tasks_count: int | None = deprecated_option("--tasks", "--n"),
     seed: int = typer.Option(0, "--seed"),
     out: Path = typer.Option(None, "--out", "-o", help="Run directory (default: <workdir>/runs/demo-...)."),
     data_dir: Path = typer.Option(
@@ -30,15 +33,18 @@ def demo(
     retry_failed: bool = typer.Option(
         False, "--retry-failed", help="Run the episodes recorded as failed again (after fixing the cause)."
     ),
+    progress: bool = progress_option("Show progress bars (data fetch, catalog build, the episodes)."),
 ) -> None:
     """Run the offline demo: a real catalog, user-agent tasks, the scripted agent and the rule-based supervisor.
 
     Exits 1 when every episode failed (say, the LLM endpoint went away mid-run).
     """
+    n_tasks = aliased(ctx, "n", "tasks_count", "--n", "--tasks")
     try:
         result = run_demo(
-            policy=policy, n_tasks=tasks, seed=seed, out=out, data_dir=data_dir, workdir=workdir, llm_config=llm_config,
+            policy=policy, n_tasks=n_tasks, seed=seed, out=out, data_dir=data_dir, workdir=workdir, llm_config=llm_config,
             llm_set=list(llm_set or []), supervisor=supervisor, retry_failed=retry_failed,
+            progress=progress,
         )  # fmt: skip
     except (FetchError, ValueError) as exc:  # ConfigError is a ValueError
         typer.echo(f"error: {exc}", err=True)

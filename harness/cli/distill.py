@@ -26,6 +26,7 @@ from harness.distill.export import (
 from harness.distill.filters import Candidate, FilterConfig, apply_filters
 from harness.distill.pipeline import DistillReport, build_candidates, distill, rewrite_kept
 from harness.distill.rewrite import LLMRewriter, rewrite_summary
+from harness.flags import aliased, concurrency_option, deprecated_option, progress_option
 from harness.judge.cache import JudgeCache
 from harness.llm import ConfigError, LLMClient, LLMConfig, load_llm_config
 from harness.llm.spec import model_of
@@ -66,6 +67,7 @@ def _rewriter_config(rewriter: str, llm_config: Path | None, llm_set: list[str])
 
 
 def distill_command(
+    ctx: typer.Context,
     runs: list[Path] = typer.Argument(..., help="Traces files or directories (*traces*.jsonl below them)."),
     out: Path = typer.Option(
         ...,
@@ -115,7 +117,7 @@ def distill_command(
         "--catalog",
         help="Catalog snapshot to check cited ids against (default: ids the traces confirmed).",
     ),
-    snapshot: Path | None = typer.Option(None, "--snapshot", hidden=True, help="Deprecated: use --catalog."),
+    snapshot: Path | None = deprecated_option("--snapshot", "--catalog"),
     decisions: Path | None = typer.Option(
         None, "--decisions", help="Also write every keep/drop decision (JSONL)."
     ),
@@ -134,8 +136,8 @@ def distill_command(
     rewrite_attempts: int = typer.Option(
         3, "--rewrite-attempts", min=1, help="LLM calls per reflection before keeping the offline text."
     ),
-    concurrency: int = typer.Option(8, "--concurrency", min=1, help="Samples rewritten at once."),
-    progress_bars: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    concurrency: int = concurrency_option("Samples rewritten at once (LLM calls in flight)."),
+    progress_bars: bool = progress_option(),
 ) -> None:
     """Internalize recorded episodes into single-role training samples, filter them and write the kept ones
     as a dataset for the chat template you train with (see docs/training_data.md for which flags a template
@@ -148,13 +150,7 @@ def distill_command(
             "--push-to-hub publishes a dataset folder; give --out a folder, not a file",
             param_hint="--push-to-hub",
         )
-    if snapshot is not None:
-        if catalog_dir is not None:
-            raise typer.BadParameter(
-                "give --catalog only (--snapshot is its old name)", param_hint="--snapshot"
-            )
-        console.print("[yellow]warning:[/yellow] --snapshot is deprecated; use --catalog")
-        catalog_dir = snapshot
+    catalog_dir = aliased(ctx, "catalog_dir", "snapshot", "--catalog", "--snapshot")
     try:
         traces = read_traces(runs)
         rewrite_llm = _rewriter_config(rewriter, llm_config, llm_set)

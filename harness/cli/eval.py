@@ -17,6 +17,7 @@ from rich.table import Table
 from harness.eval.policies import OraclePolicy, RandomPolicy
 from harness.eval.runner import FIELD_ORDER, IntentSummary, evaluate, summarize
 from harness.eval.suites import SuiteManifest, load_suite, read_manifest, sha256_file
+from harness.flags import concurrency_option, max_steps_option
 from harness.llm.spec import model_of
 from sandbox.errors import UserError
 from sandbox.progress import ProgressBar
@@ -215,8 +216,8 @@ def eval_cmd(
     policy: str = typer.Option("scripted", "--policy", help=f"Policy: {POLICIES}."),
     trials: int = typer.Option(1, "--trials", "-k", min=1, help="Trials per task (pass^k uses k = trials)."),
     seed: int = typer.Option(0, "--seed"),
-    concurrency: int = typer.Option(4, "--concurrency", "-c", min=1),
-    max_steps: int = typer.Option(40, "--max-steps", min=1),
+    concurrency: int = concurrency_option("Episodes in flight at once."),
+    max_steps: int = max_steps_option(),
     limit: int = typer.Option(None, "--limit", min=1, help="Only the first N tasks."),
     out: Path = typer.Option(None, "--out", "-o", help="Run directory for eval.json (default: print only)."),
     llm_config: Path = typer.Option(None, "--llm-config"),

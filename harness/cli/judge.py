@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from harness.flags import concurrency_option, progress_option
 from harness.judge.cache import JudgeCache
 from harness.judge.judge import JudgeResult, RaceJudge
 from harness.judge.runs import judge_runs
@@ -31,7 +32,8 @@ def judge_command(
     max_attempts: int = typer.Option(
         3, "--max-attempts", min=1, help="Calls per judgement when replies are malformed."
     ),
-    concurrency: int = typer.Option(8, "--concurrency", min=1),
+    concurrency: int = concurrency_option("Judge calls in flight at once."),
+    progress_bars: bool = progress_option(),
 ) -> None:
     """Judge every target report against the reference report of the same task (relative score x100)."""
     console = Console(stderr=True)
@@ -48,7 +50,12 @@ def judge_command(
         async with LLMClient(config) as client:
             judge = RaceJudge(client, store, max_attempts=max_attempts)
             with ProgressBar(
-                TextColumn("judging"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+                TextColumn("judging"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                disable=not progress_bars,
             ) as progress:
                 bar = progress.add_task("pairs", total=len(targets))
                 return await judge_runs(

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 
 from harness.cli.errors import INTERRUPTED_EXIT
+from harness.flags import concurrency_option, max_steps_option, progress_option
 from harness.llm.config import ConfigError
 from harness.rollout.cli import SetupError, parse_env_args
 from harness.rollout.preflight import file_checksum
@@ -50,10 +51,10 @@ def run(
     out: Path = typer.Option(
         ..., "--out", "-o", help="Run directory (results.jsonl, summary.json, metrics.json)."
     ),
-    concurrency: int = typer.Option(4, "--concurrency", "-c", min=1),
+    concurrency: int = concurrency_option("Episodes in flight at once."),
     trials: int = typer.Option(1, "--trials", "-k", min=1),
     seed: int = typer.Option(0, "--seed"),
-    max_steps: int = typer.Option(40, "--max-steps", min=1),
+    max_steps: int = max_steps_option(),
     timeout: float = typer.Option(600.0, "--timeout", help="Per-episode timeout in seconds (0: none)."),
     limit: int = typer.Option(0, "--limit", min=0, help="Only the first N tasks (0: all)."),
     llm_config: Path = typer.Option(None, "--llm-config", help="TOML/JSON with per-role LLM settings."),
@@ -71,7 +72,7 @@ def run(
     retry_failed: bool = typer.Option(
         False, "--retry-failed", help="Run the episodes recorded as failed again (after fixing the cause)."
     ),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    progress: bool = progress_option("Show the live progress bar."),
 ) -> None:
     """Run every task x policy x trial not yet in OUT/results.jsonl and print reward and research metrics.
 

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
+from harness.flags import max_steps_option
 from harness.server.settings import TOKEN_ENV, ServerSettings
 from sandbox.errors import UserError
 
@@ -39,7 +40,7 @@ def serve(
     max_request_bytes: int = typer.Option(
         1_000_000, "--max-request-bytes", help="Largest HTTP request body."
     ),
-    max_steps: int = typer.Option(40, "--max-steps", min=1, help="Steps per episode before truncation."),
+    max_steps: int = max_steps_option(),
     plan_mode: str = typer.Option(None, "--plan-mode", help="turn | tool | none (default: the env's)."),
     max_tool_result_chars: int = typer.Option(
         None, "--max-tool-result-chars", min=1, help="Cap each tool result's text (compact observations)."

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from harness.flags import aliased, deprecated_option, progress_option
 from sandbox.progress import ProgressBar
 from sandbox.web import (
     CacheMode,
@@ -60,6 +61,7 @@ def build_corpus_cmd(
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Corpus directory to create."),
     force: bool = typer.Option(False, "--force", help="Replace an existing corpus in --out."),
+    progress_bar: bool = progress_option("Show the indexing progress bar."),
 ) -> None:
     """Index documents into a local corpus for offline `web_search` / `web_visit`."""
     try:
@@ -70,6 +72,7 @@ def build_corpus_cmd(
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             console=err_console,
+            disable=not progress_bar,
         ) as progress:
             task = progress.add_task("index", total=total)
             manifest = build_corpus(src, out, overwrite=force, progress=lambda n: progress.advance(task, n))
@@ -83,16 +86,21 @@ def build_corpus_cmd(
 
 @app.command("search")
 def search_cmd(
+    ctx: typer.Context,
     query: str = typer.Argument(..., help="Search query."),
-    provider: str = typer.Option(None, "--provider", "-p", help=f"One of: {', '.join(PROVIDER_NAMES)}."),
+    provider: str = typer.Option(None, "--provider", help=f"One of: {', '.join(PROVIDER_NAMES)}."),
+    provider_short: str = deprecated_option("-p", "--provider"),
     corpus: Path = typer.Option(None, "--corpus", help=CORPUS_HELP),
     mode: CacheMode = typer.Option(None, "--mode", help=MODE_HELP),
     cache: Path = typer.Option(None, "--cache", help=CACHE_HELP),
     namespace: str = typer.Option(None, "--namespace", help=NAMESPACE_HELP),
-    num: int = typer.Option(10, "--num", "-n", min=1, max=50, help="Results to ask for."),
+    n: int = typer.Option(10, "--n", "-n", min=1, max=50, help="Results to ask for."),
+    num: int = deprecated_option("--num", "--n"),
     as_json: bool = typer.Option(False, "--json", help="Print the typed result as JSON."),
 ) -> None:
     """Run one web search through the cache and print the results."""
+    provider = aliased(ctx, "provider", "provider_short", "--provider", "-p")
+    n = aliased(ctx, "n", "num", "--n", "--num")
     if corpus is not None and provider is None:
         provider = "corpus"
     config = _config(
@@ -101,7 +109,7 @@ def search_cmd(
         mode=mode,
         cache_path=cache,
         namespace=namespace,
-        results_per_query=num,
+        results_per_query=n,
     )
     try:
         tools = build_web_tools(config)

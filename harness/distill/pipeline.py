@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from harness.defaults import DEFAULT_CONCURRENCY
 from harness.distill.ensemble import SelectMode, select_teachers
 from harness.distill.filters import Candidate, Decision, FilterConfig, apply_filters, score_of, tool_turns
 from harness.distill.internalize import Internalized, TrainingSample, internalize
@@ -131,7 +132,7 @@ async def rewrite_kept(
     rewriter: LLMRewriter,
     *,
     catalog: Any = None,
-    concurrency: int = 8,
+    concurrency: int = DEFAULT_CONCURRENCY,
     progress: Callable[[], None] | None = None,
 ) -> list[Candidate]:
     """Candidates with the reflections of the trajectories that will be kept rewritten by ``rewriter``.

@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from harness.defaults import DEFAULT_CONCURRENCY
 from harness.distill.internalize import Internalized, internalize
 from harness.distill.lessons import Lesson, anchors, reflect, uncite
 from harness.judge.cache import JudgeCache, cache_key
@@ -341,7 +342,7 @@ async def rewrite_traces(
     rewriter: LLMRewriter,
     traces: Sequence[EpisodeTrace],
     *,
-    concurrency: int = 8,
+    concurrency: int = DEFAULT_CONCURRENCY,
     progress: Any = None,
 ) -> list[Internalized]:
     """:meth:`LLMRewriter.rewrite` over ``traces`` (at most ``concurrency`` at once), in order."""

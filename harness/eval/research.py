@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from harness.defaults import DEFAULT_CONCURRENCY
 from harness.judge.judge import JudgeError, RaceJudge
 from sandbox.tasks.models import ResearchTask, Rubric, mentions
 
@@ -59,7 +60,7 @@ async def judge_reports(
     judge: RaceJudge,
     pairs: Sequence[tuple[ResearchTask, str, str]],
     *,
-    concurrency: int = 4,
+    concurrency: int = DEFAULT_CONCURRENCY,
     on_pair: Callable[[], None] | None = None,
 ) -> list[tuple[float | None, str | None]]:
     """``(relative score, failure)`` per ``(task, report, reference report)``, in order; a judge failure is kept

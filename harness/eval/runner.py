@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from harness.defaults import DEFAULT_CONCURRENCY, DEFAULT_MAX_STEPS
 from harness.eval.research import rubric_score
 from harness.rollout.episode import Policy, run_episode
 from sandbox.env import ProductResearchEnv
@@ -126,8 +127,8 @@ async def evaluate(
     *,
     trials: int = 1,
     seed: int = 0,
-    concurrency: int = 4,
-    max_steps: int = 40,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    max_steps: int = DEFAULT_MAX_STEPS,
     on_episode: Callable[[EpisodeScore], None] | None = None,
 ) -> list[EpisodeScore]:
     """Every task x trial, at most ``concurrency`` at once; results in (task, trial) order."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
+from harness.defaults import DEFAULT_CONCURRENCY
 from harness.judge.judge import JudgeError, JudgeResult, RaceJudge
 from sandbox.recorder.schema import EpisodeTrace
 
@@ -28,7 +29,7 @@ async def judge_runs(
     targets: Sequence[EpisodeTrace],
     references: Sequence[EpisodeTrace],
     *,
-    concurrency: int = 8,
+    concurrency: int = DEFAULT_CONCURRENCY,
     progress: Callable[[JudgeResult], None] | None = None,
 ) -> list[JudgeResult]:
     """One :class:`JudgeResult` per target trace, in order."""

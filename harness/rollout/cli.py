@@ -23,6 +23,7 @@ import gymnasium
 import typer
 from rich.console import Console
 
+from harness.flags import concurrency_option, deprecation_note, max_steps_option, progress_option
 from harness.llm.client import LLMClient
 from harness.llm.config import ConfigError, load_llm_config
 from harness.llm.limits import EndpointLimits
@@ -48,7 +49,7 @@ class SetupError(UserError, ValueError):
     """A CLI argument cannot be turned into tasks, an env or a policy; the message says which and why."""
 
 
-def load_task_ids(spec: str) -> list[str]:
+def load_task_ids(spec: str, flag: str = "--tasks") -> list[str]:
     """``--tasks``: a file (one id per line, ``#`` comments; or JSONL with ``task_id``/``id``), else a
     comma-separated list of ids."""
     path = Path(spec)
@@ -72,8 +73,28 @@ def load_task_ids(spec: str) -> list[str]:
     else:
         ids = [part.strip() for part in spec.split(",") if part.strip()]
     if not ids:
-        raise SetupError(f"--tasks {spec!r}: no task ids (expected a file or a comma-separated list)")
+        raise SetupError(f"{flag} {spec!r}: no task ids (expected a file or a comma-separated list)")
     return ids
+
+
+#: Suffixes that make a ``--tasks`` value a file name (a missing file is then an error, never a task id).
+_TASK_FILE_SUFFIXES = (".txt", ".jsonl", ".json", ".csv")
+
+
+def resolve_task_ids(tasks: Path | None, task_ids: str | None) -> list[str]:
+    """The ids of ``--tasks FILE`` or ``--task-ids a,b,c`` (exactly one). ``--tasks a,b,c`` (no such file) is the
+    old spelling of ``--task-ids``: it still works, with a deprecation note."""
+    if (tasks is None) == (task_ids is None):
+        raise SetupError("give one of --tasks FILE or --task-ids a,b,c")
+    if task_ids is not None:
+        return load_task_ids(task_ids, flag="--task-ids")
+    text = str(tasks)
+    if Path(text).is_file():
+        return load_task_ids(text)
+    if os.sep in text or text.lower().endswith(_TASK_FILE_SUFFIXES):
+        raise SetupError(f"--tasks {text}: no such file (give ids as --task-ids a,b,c)")
+    deprecation_note("--tasks a,b,c", "--task-ids a,b,c")
+    return load_task_ids(text, flag="--task-ids")
 
 
 def import_object(spec: str, what: str) -> Any:
@@ -258,17 +279,18 @@ async def run_command(
 
 
 def run(
-    tasks: str = typer.Option(
-        ..., "--tasks", "-t", help="Task ids: a file (one per line, or JSONL) or a,b,c."
+    tasks: Path = typer.Option(
+        None, "--tasks", "-t", help="Task file: one id per line (# comments), or JSONL with task_id (or id)."
     ),
+    task_ids: str = typer.Option(None, "--task-ids", help="Task ids a,b,c (instead of --tasks)."),
     policy: list[str] = typer.Option(
         ..., "--policy", "-p", help="scripted | openai:MODEL | import:module:factory (repeatable)."
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Run directory (results.jsonl, summary.json)."),
-    concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, help="Episodes in flight at once."),
+    concurrency: int = concurrency_option("Episodes in flight at once."),
     trials: int = typer.Option(1, "--trials", "-k", min=1, help="Trials per task and policy."),
     timeout: float = typer.Option(600.0, "--timeout", help="Per-episode timeout in seconds (0: none)."),
-    max_steps: int = typer.Option(40, "--max-steps", min=1, help="Actions per episode before truncation."),
+    max_steps: int = max_steps_option(),
     seed: int = typer.Option(
         0, "--seed", help="Base seed; episode seeds derive from it, the task and trial."
     ),
@@ -293,13 +315,13 @@ def run(
     ),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Rerun episodes recorded as failed."),
     offload_env: bool = typer.Option(False, "--offload-env", help="Run env steps in worker threads."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
+    progress: bool = progress_option("Show the live progress bar."),
 ) -> None:
     """Run every task x policy x trial not yet in OUT/results.jsonl; rerun the same command to resume."""
     try:
         summary = asyncio.run(
             run_command(
-                task_ids=load_task_ids(tasks),
+                task_ids=resolve_task_ids(tasks, task_ids),
                 policies=list(policy),
                 trials=trials,
                 out=out,

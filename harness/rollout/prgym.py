@@ -30,6 +30,7 @@ import gymnasium as gym
 from rich.console import Console
 from rich.table import Table
 
+from harness.defaults import DEFAULT_CONCURRENCY, DEFAULT_MAX_STEPS
 from harness.llm.client import LLMClient
 from harness.llm.config import LLMConfig, load_llm_config
 from harness.llm.spec import model_of
@@ -193,9 +194,9 @@ async def run_tasks(
     policies: list[str],
     trials: int,
     out: Path,
-    concurrency: int = 4,
+    concurrency: int = DEFAULT_CONCURRENCY,
     seed: int = 0,
-    max_steps: int = 40,
+    max_steps: int = DEFAULT_MAX_STEPS,
     timeout_s: float | None = 600.0,
     llm_config: Path | None = None,
     llm_set: list[str] | None = None,

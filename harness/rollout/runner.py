@@ -38,6 +38,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from harness.defaults import DEFAULT_CONCURRENCY
 from harness.llm.client import LLMError
 from harness.rollout.episode import EpisodeProgress, track_progress
 from harness.rollout.jobs import RolloutJob, check_unique
@@ -155,7 +156,7 @@ async def run_rollouts(
     episode_fn: EpisodeFn,
     out_dir: Path | str,
     *,
-    concurrency: int = 8,
+    concurrency: int = DEFAULT_CONCURRENCY,
     endpoint_of: EndpointOf | None = None,
     per_endpoint_limits: Mapping[str, int] | None = None,
     timeout_s: float | None = None,

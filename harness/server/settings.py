@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from harness.defaults import DEFAULT_MAX_STEPS
 from harness.server.models import PlanMode
 
 #: Environment variable holding the bearer token (so it need not appear on a command line).
@@ -29,7 +30,7 @@ class ServerSettings(BaseModel):
         default=None, description="Default task kind (None: from the task file, else research)."
     )
     backend_kind: str = "lexical"
-    max_steps: int = Field(default=40, ge=1)
+    max_steps: int = Field(default=DEFAULT_MAX_STEPS, ge=1)
     plan_mode: PlanMode | None = Field(
         default=None, description="Default plan mode (None: the env's default)."
     )

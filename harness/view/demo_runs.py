@@ -13,6 +13,7 @@ import asyncio
 from pathlib import Path
 
 from harness.cli.run import run_tasks
+from harness.defaults import DEFAULT_CONCURRENCY
 from harness.rollout.summary import RolloutSummary
 from harness.user_agent.generate import generate_user_tasks
 from sandbox.env import shared_backend
@@ -48,7 +49,7 @@ def scripted_run(
     out: Path,
     *,
     trials: int = 1,
-    concurrency: int = 4,
+    concurrency: int = DEFAULT_CONCURRENCY,
     progress: bool = False,
 ) -> RolloutSummary:
     """``prgym run --policy scripted`` on ``tasks`` into ``out`` (results, traces, summary, tasks)."""

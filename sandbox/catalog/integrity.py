@@ -114,7 +114,7 @@ def manifest_seal(raw: dict[str, Any]) -> str:
 def damaged(directory: Path, problem: Problem) -> DamagedSnapshotError:
     return DamagedSnapshotError(
         f"catalog snapshot {directory} is damaged: {problem}",
-        hint=f"{REBUILD_HINT} (`prgym catalog verify {directory}` lists every problem)",
+        hint=f"{REBUILD_HINT} (`prgym catalog verify --catalog {directory}` lists every problem)",
     )
 
 

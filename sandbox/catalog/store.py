@@ -105,7 +105,7 @@ class ProductStore:
     def _damaged(self, what: str) -> DamagedSnapshotError:
         return DamagedSnapshotError(
             f"catalog snapshot {self.path.parent} is damaged: {self.path.name}: {what}",
-            hint=f"{REBUILD_HINT} (`prgym catalog verify {self.path.parent}` lists every problem)",
+            hint=f"{REBUILD_HINT} (`prgym catalog verify --catalog {self.path.parent}` lists every problem)",
         )
 
     def _product(self, doc: str, product_id: str) -> Product:

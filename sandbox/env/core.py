@@ -15,6 +15,7 @@ import gymnasium as gym
 from gymnasium.error import ResetNeeded
 
 from sandbox.catalog.backend import CatalogBackend
+from sandbox.defaults import DEFAULT_MAX_STEPS
 from sandbox.env.actions import ParsedAction, ParsedCall, parse_action
 from sandbox.env.events import EnvEvent
 from sandbox.env.observation import ObservationBudget
@@ -186,7 +187,7 @@ class ProductResearchEnv(PerCallAPI, gym.Env[str, Any]):
         web: WebToolProvider | Mapping[str, Any] | Any | None = None,
         supervisor: Supervisor | None = None,
         reward: RewardFunction | RewardConfig | Mapping[str, Any] | None = None,
-        max_steps: int = 40,
+        max_steps: int = DEFAULT_MAX_STEPS,
         plan_revisions: int = 2,
         report_revisions: int = 6,
         min_products: int = 3,

@@ -17,13 +17,36 @@ def test_build_search_show_stats(shared_data: Path, tmp_path: Path, monkeypatch)
     monkeypatch.setenv("PRGYM_DATA_DIR", str(shared_data))
     out = tmp_path / "snap"
     result = runner.invoke(
-        app, ["catalog", "build", "-p", "bestbuy", "-p", "webmall", "--out", str(out), "--no-progress"]
+        app,
+        [
+            "catalog",
+            "build",
+            "--preset",
+            "bestbuy",
+            "--preset",
+            "webmall",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "bestbuy" in result.output and "3,291" in result.output and "1,108" in result.output
 
     result = runner.invoke(
-        app, ["catalog", "search", str(out), "tv", "--price-max", "300", "--sort", "price_desc", "--json"]
+        app,
+        [
+            "catalog",
+            "search",
+            "--catalog",
+            str(out),
+            "tv",
+            "--price-max",
+            "300",
+            "--sort",
+            "price_desc",
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     page = json.loads(result.output)
@@ -32,19 +55,20 @@ def test_build_search_show_stats(shared_data: Path, tmp_path: Path, monkeypatch)
     assert scores == sorted(scores, reverse=True) and max(scores) <= 300
 
     first = page["hits"][0]["product_id"]
-    result = runner.invoke(app, ["catalog", "show", str(out), first])
+    result = runner.invoke(app, ["catalog", "show", "--catalog", str(out), first, "--json"])
     assert result.exit_code == 0 and json.loads(result.output)["product_id"] == first
 
-    result = runner.invoke(app, ["catalog", "show", str(out), "bestbuy:does-not-exist"])
+    result = runner.invoke(app, ["catalog", "show", "--catalog", str(out), "bestbuy:does-not-exist"])
     assert result.exit_code == 2 and "no product" in result.output
 
-    result = runner.invoke(app, ["catalog", "stats", str(out)])
+    result = runner.invoke(app, ["catalog", "stats", "--catalog", str(out)])
     assert result.exit_code == 0 and "4,399 products" in result.output
 
 
 def test_search_rejects_bad_filter_values(shared_data: Path, small_snapshot: Path) -> None:
     result = runner.invoke(
-        app, ["catalog", "search", str(small_snapshot), "x", "--price-min", "10", "--price-max", "5"]
+        app,
+        ["catalog", "search", "--catalog", str(small_snapshot), "x", "--price-min", "10", "--price-max", "5"],
     )
     assert result.exit_code == 2
     assert "price_min" in result.output
@@ -59,7 +83,7 @@ def test_dense_rebuild_through_the_cli_encodes_nothing_again(
     monkeypatch.setenv("PRGYM_DATA_DIR", str(shared_data))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     out = tmp_path / "snap"
-    args = ["catalog", "build", "-p", "webmall", "--out", str(out), "--no-progress", "--dense"]
+    args = ["catalog", "build", "--preset", "webmall", "--out", str(out), "--no-progress", "--dense"]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert "encoded 1,108, reused 0" in " ".join(first.output.split())
@@ -83,7 +107,7 @@ def test_dense_rebuild_through_the_cli_encodes_nothing_again(
     assert (out / "manifest.json").read_text() == manifest_before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["snap"]
     result = runner.invoke(
-        app, ["catalog", "search", str(out), "silent keyboard", "--mode", "hybrid", "--json"]
+        app, ["catalog", "search", "--catalog", str(out), "silent keyboard", "--mode", "hybrid", "--json"]
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["total"] > 0
@@ -95,17 +119,17 @@ def test_build_refuses_to_replace_other_sources_without_force(
     monkeypatch.setenv("PRGYM_DATA_DIR", str(shared_data))
     out = tmp_path / "snap"
     build = ["catalog", "build", "--out", str(out), "--no-progress"]
-    assert runner.invoke(app, [*build, "-p", "webmall"]).exit_code == 0
+    assert runner.invoke(app, [*build, "--preset", "webmall"]).exit_code == 0
     webmall_id = json.loads((out / "manifest.json").read_text())["snapshot_id"]
 
-    refused = runner.invoke(app, [*build, "-p", "bestbuy"])
+    refused = runner.invoke(app, [*build, "--preset", "bestbuy"])
     assert refused.exit_code == 2
     line = " ".join(refused.output.split())
     assert "built from webmall, not from bestbuy" in line and "--force" in line
     assert json.loads((out / "manifest.json").read_text())["snapshot_id"] == webmall_id
 
-    assert runner.invoke(app, [*build, "-p", "webmall"]).exit_code == 0  # same sources: a plain rebuild
-    forced = runner.invoke(app, [*build, "-p", "bestbuy", "--force"])
+    assert runner.invoke(app, [*build, "--preset", "webmall"]).exit_code == 0  # same sources: a plain rebuild
+    forced = runner.invoke(app, [*build, "--preset", "bestbuy", "--force"])
     assert forced.exit_code == 0, forced.output
     assert [s["source"] for s in json.loads((out / "manifest.json").read_text())["sources"]] == ["bestbuy"]
 
@@ -113,12 +137,12 @@ def test_build_refuses_to_replace_other_sources_without_force(
     folder.mkdir()
     (folder / "notes.txt").write_text("keep me")
     foreign = runner.invoke(
-        app, ["catalog", "build", "--out", str(folder), "--no-progress", "-p", "webmall", "--force"]
+        app, ["catalog", "build", "--out", str(folder), "--no-progress", "--preset", "webmall", "--force"]
     )
     assert foreign.exit_code == 2 and "is not a catalog snapshot" in foreign.output
     assert (folder / "notes.txt").read_text() == "keep me"
 
-    missing_out = runner.invoke(app, ["catalog", "build", "-p", "webmall"])
+    missing_out = runner.invoke(app, ["catalog", "build", "--preset", "webmall"])
     assert missing_out.exit_code == 2 and "--out" in missing_out.output
 
 

@@ -88,9 +88,13 @@ def test_cli_says_when_nothing_is_searchable_or_the_page_is_past_the_end(small_s
     from harness.cli import app
 
     runner = CliRunner()
-    empty = runner.invoke(app, ["catalog", "search", str(small_snapshot), "₹"], env={"COLUMNS": "200"})
+    empty = runner.invoke(
+        app, ["catalog", "search", "--catalog", str(small_snapshot), "₹"], env={"COLUMNS": "200"}
+    )
     assert empty.exit_code == 0 and "no searchable words" in empty.output
     past = runner.invoke(
-        app, ["catalog", "search", str(small_snapshot), "charger", "--page", "99999"], env={"COLUMNS": "200"}
+        app,
+        ["catalog", "search", "--catalog", str(small_snapshot), "charger", "--page", "99999"],
+        env={"COLUMNS": "200"},
     )
     assert past.exit_code == 0 and "page 99999 is past the end" in past.output

@@ -56,9 +56,11 @@ def _tiny_snapshot(shared_data: Path, tmp_path: Path) -> Path:
 @pytest.mark.parametrize("command", ["verify", "push"])
 def test_verify_and_push_on_a_missing_or_foreign_folder(command: str, tmp_path: Path) -> None:
     extra = ["--es", "http://127.0.0.1:9"] if command == "push" else []
-    _one_line_error(["catalog", command, str(tmp_path / "nope"), *extra], "does not exist", "catalog build")
+    _one_line_error(
+        ["catalog", command, "--catalog", str(tmp_path / "nope"), *extra], "does not exist", "catalog build"
+    )
     (tmp_path / "notes.txt").write_text("not a snapshot", encoding="utf-8")
-    _one_line_error(["catalog", command, str(tmp_path), *extra], "not a catalog snapshot")
+    _one_line_error(["catalog", command, "--catalog", str(tmp_path), *extra], "not a catalog snapshot")
 
 
 def test_build_into_a_foreign_folder_is_refused_in_one_line(shared_data: Path, tmp_path: Path) -> None:
@@ -209,7 +211,15 @@ def test_search_table_never_cuts_a_product_id(width: int) -> None:
 
 
 def test_search_at_80_columns_shows_every_id_whole(small_snapshot: Path) -> None:
-    args = ["catalog", "search", str(small_snapshot), "samsung galaxy phone case", "--page-size", "20"]
+    args = [
+        "catalog",
+        "search",
+        "--catalog",
+        str(small_snapshot),
+        "samsung galaxy phone case",
+        "--page-size",
+        "20",
+    ]
     ids = [h["product_id"] for h in json.loads(runner.invoke(app, [*args, "--json"]).output)["hits"]]
     assert ids
     result = runner.invoke(app, args, env={"COLUMNS": "80"}, terminal_width=80)
@@ -219,10 +229,12 @@ def test_search_at_80_columns_shows_every_id_whole(small_snapshot: Path) -> None
 
 
 def test_a_page_past_the_end_says_so(small_snapshot: Path) -> None:
-    result = runner.invoke(app, ["catalog", "search", str(small_snapshot), "tv", "--page", "99999"])
-    total = json.loads(runner.invoke(app, ["catalog", "search", str(small_snapshot), "tv", "--json"]).output)[
-        "total"
-    ]
+    result = runner.invoke(
+        app, ["catalog", "search", "--catalog", str(small_snapshot), "tv", "--page", "99999"]
+    )
+    total = json.loads(
+        runner.invoke(app, ["catalog", "search", "--catalog", str(small_snapshot), "tv", "--json"]).output
+    )["total"]
     pages = -(-total // 10)
     assert f"page 99999 is past the end: {total:,} matches fill {pages:,} page(s)" in " ".join(
         result.output.split()

@@ -31,10 +31,12 @@ def _one_line_error(args: list[str], *needles: str) -> str:
 @pytest.mark.parametrize("command", ["stats", "search", "show"])
 def test_catalog_commands_on_missing_or_foreign_folder(command: str, tmp_path: Path) -> None:
     extra = {"search": ["tv"], "show": ["bestbuy:1"], "stats": []}[command]
-    _one_line_error(["catalog", command, str(tmp_path / "nope"), *extra], "does not exist", "catalog build")
-    _one_line_error(["catalog", command, str(tmp_path), *extra], "not a catalog snapshot")
+    _one_line_error(
+        ["catalog", command, "--catalog", str(tmp_path / "nope"), *extra], "does not exist", "catalog build"
+    )
+    _one_line_error(["catalog", command, "--catalog", str(tmp_path), *extra], "not a catalog snapshot")
     (tmp_path / "manifest.json").write_text("{not json", encoding="utf-8")
-    _one_line_error(["catalog", command, str(tmp_path), *extra], "unreadable", "rebuild")
+    _one_line_error(["catalog", command, "--catalog", str(tmp_path), *extra], "unreadable", "rebuild")
 
 
 def test_unknown_preset_names_the_bad_one_and_the_valid_ones(tmp_path: Path) -> None:
@@ -57,29 +59,41 @@ def test_spec_errors_are_one_line(tmp_path: Path) -> None:
 
 def test_bad_filter_values_are_sentences(small_snapshot: Path) -> None:
     _one_line_error(
-        ["catalog", "search", str(small_snapshot), "tv", "--min-rating", "9"],
+        ["catalog", "search", "--catalog", str(small_snapshot), "tv", "--min-rating", "9"],
         "invalid search: min_rating must be less than or equal to 5 (got 9.0)",
     )
     _one_line_error(
-        ["catalog", "search", str(small_snapshot), "tv", "--price-min", "50", "--price-max", "10"],
+        [
+            "catalog",
+            "search",
+            "--catalog",
+            str(small_snapshot),
+            "tv",
+            "--price-min",
+            "50",
+            "--price-max",
+            "10",
+        ],
         "price_min (50.0) must not exceed price_max (10.0)",
     )
 
 
 def test_missing_dense_index_is_one_line(small_snapshot: Path) -> None:
     _one_line_error(
-        ["catalog", "search", str(small_snapshot), "tv", "--mode", "hybrid"],
+        ["catalog", "search", "--catalog", str(small_snapshot), "tv", "--mode", "hybrid"],
         "has no dense index",
         "--mode lexical",
     )
 
 
 def test_unknown_product_is_a_user_error(small_snapshot: Path) -> None:
-    _one_line_error(["catalog", "show", str(small_snapshot), "bestbuy:nope"], "no product 'bestbuy:nope'")
+    _one_line_error(
+        ["catalog", "show", "--catalog", str(small_snapshot), "bestbuy:nope"], "no product 'bestbuy:nope'"
+    )
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["--debug", "catalog", "stats", str(tmp_path)])
+    result = runner.invoke(app, ["--debug", "catalog", "stats", "--catalog", str(tmp_path)])
     assert isinstance(result.exception, NotASnapshotError)
     assert result.exit_code != 2
 
@@ -112,7 +126,7 @@ def test_debug_flag_does_not_leak_into_later_invocations(monkeypatch) -> None:
 
     monkeypatch.delenv("PRGYM_DEBUG", raising=False)
     runner = CliRunner()
-    runner.invoke(app, ["--debug", "catalog", "stats", "/nonexistent/snapshot"])
+    runner.invoke(app, ["--debug", "catalog", "stats", "--catalog", "/nonexistent/snapshot"])
     assert "PRGYM_DEBUG" not in os.environ
-    result = runner.invoke(app, ["catalog", "stats", "/nonexistent/snapshot"])
+    result = runner.invoke(app, ["catalog", "stats", "--catalog", "/nonexistent/snapshot"])
     assert result.exit_code == 2

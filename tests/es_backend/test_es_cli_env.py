@@ -47,7 +47,19 @@ def fake(monkeypatch):
 
 def test_push_then_search_through_the_cli(fake, tiny) -> None:
     pushed = runner.invoke(
-        app, ["catalog", "push", str(tiny), "--es", fake.url, "--index", "shop", "--no-progress", "--json"]
+        app,
+        [
+            "catalog",
+            "push",
+            "--catalog",
+            str(tiny),
+            "--es",
+            fake.url,
+            "--index",
+            "shop",
+            "--no-progress",
+            "--json",
+        ],
     )
     assert pushed.exit_code == 0, pushed.output
     report = json.loads(pushed.output)
@@ -63,7 +75,7 @@ def test_push_then_search_through_the_cli(fake, tiny) -> None:
     )  # basic auth from env
 
     again = runner.invoke(
-        app, ["catalog", "push", str(tiny), "--es", fake.url, "--index", "shop", "--no-progress"]
+        app, ["catalog", "push", "--catalog", str(tiny), "--es", fake.url, "--index", "shop", "--no-progress"]
     )
     assert again.exit_code == 0 and "0 indexed" in again.output  # resumed: nothing was missing
 
@@ -71,7 +83,8 @@ def test_push_then_search_through_the_cli(fake, tiny) -> None:
     hit = {"_id": pid, "_score": 1.5, "_source": {"product_id": pid, "ord": 0}, "sort": [1.5, pid]}
     fake.search_replies.append((200, search_reply([hit], total=1)))
     found = runner.invoke(
-        app, ["catalog", "search", str(tiny), "tv", "--es", fake.url, "--index", "shop", "--json"]
+        app,
+        ["catalog", "search", "--catalog", str(tiny), "tv", "--es", fake.url, "--index", "shop", "--json"],
     )
     assert found.exit_code == 0, found.output
     assert json.loads(found.output)["hits"] == [{"product_id": pid, "score": 1.5}]
@@ -79,7 +92,7 @@ def test_push_then_search_through_the_cli(fake, tiny) -> None:
 
 def test_an_unreachable_cluster_is_one_line_and_exit_2(tiny, monkeypatch) -> None:
     monkeypatch.setenv("PRGYM_ES_URL", "http://127.0.0.1:9")
-    result = runner.invoke(app, ["catalog", "push", str(tiny), "--no-progress"])
+    result = runner.invoke(app, ["catalog", "push", "--catalog", str(tiny), "--no-progress"])
     assert result.exit_code == 2
     assert "cannot reach Elasticsearch at http://127.0.0.1:9" in result.output
     assert "Traceback" not in result.output

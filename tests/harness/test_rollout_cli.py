@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -36,7 +37,7 @@ def test_run_then_rerun_resumes(server: ScriptedOpenAIServer, tmp_path: Path) ->
     server.latency_s = 0.02
     out = tmp_path / "runs" / "echo"
     args = [
-        "--tasks", "a,b,c",
+        "--task-ids", "a,b,c",
         "--policy", "openai:test-model",
         "--trials", "2",
         "--concurrency", "4",
@@ -68,23 +69,23 @@ def test_run_then_rerun_resumes(server: ScriptedOpenAIServer, tmp_path: Path) ->
 
 
 def test_bad_arguments_exit_with_a_message(tmp_path: Path) -> None:
-    result = invoke("--tasks", "a", "--policy", "gpt-4", "--out", str(tmp_path), "--env", ENV)
+    result = invoke("--task-ids", "a", "--policy", "gpt-4", "--out", str(tmp_path), "--env", ENV)
     assert (
         result.exit_code == 2 and "expected scripted, openai:MODEL or import:module:factory" in result.output
     )
     result = invoke(
-        "--tasks", "a", "--policy", "openai:m", "--out", str(tmp_path), "--env", "nowhere.mod:make"
+        "--task-ids", "a", "--policy", "openai:m", "--out", str(tmp_path), "--env", "nowhere.mod:make"
     )
     assert result.exit_code == 2 and "cannot import nowhere.mod" in result.output
     result = invoke(
-        "--tasks", "a", "--policy", "openai:m", "--out", str(tmp_path), "--env", ENV, "--llm-set", "temperature=9"
+        "--task-ids", "a", "--policy", "openai:m", "--out", str(tmp_path), "--env", ENV, "--llm-set", "temperature=9"
     )  # fmt: skip
     assert result.exit_code == 2 and "temperature (from override)" in result.output
 
 
 def test_env_args_reach_the_env_factory(server: ScriptedOpenAIServer, tmp_path: Path) -> None:
     server.responder = tool_loop_responder(turns=5)
-    args = ["--tasks", "a", "--policy", "openai:m", "--out", str(tmp_path), "--env", ENV, "--no-progress"]
+    args = ["--task-ids", "a", "--policy", "openai:m", "--out", str(tmp_path), "--env", ENV, "--no-progress"]
     result = invoke(*args, "--env-arg", "max_turns=1", "--llm-set", f"base_url={server.base_url}")
     assert result.exit_code == 0, result.output
     (line,) = (tmp_path / "results.jsonl").read_text().splitlines()
@@ -101,7 +102,7 @@ def test_env_args_reach_the_env_factory(server: ScriptedOpenAIServer, tmp_path: 
 
 def test_gym_ids_are_checked(tmp_path: Path) -> None:
     result = invoke(
-        "--tasks", "a", "--policy", "openai:m", "--out", str(tmp_path), "--env", "gym:nope/Nope-v0"
+        "--task-ids", "a", "--policy", "openai:m", "--out", str(tmp_path), "--env", "gym:nope/Nope-v0"
     )
     assert result.exit_code == 2 and "Namespace nope not found" in result.output
 
@@ -114,3 +115,22 @@ def test_task_files(tmp_path: Path) -> None:
     rows.write_text('{"task_id": "x"}\n{"id": 7}\n')
     assert load_task_ids(str(rows)) == ["x", "7"]
     assert load_task_ids("a, b,,c") == ["a", "b", "c"]
+
+
+def test_tasks_is_a_file_and_task_ids_a_list(tmp_path: Path, capsys) -> None:
+    from harness.rollout.cli import SetupError, resolve_task_ids
+
+    ids = tmp_path / "ids.txt"
+    ids.write_text("t-1\nt-2\n")
+    assert resolve_task_ids(ids, None) == ["t-1", "t-2"]
+    assert resolve_task_ids(None, "a,b") == ["a", "b"]
+    assert capsys.readouterr().err == ""
+    assert resolve_task_ids(Path("a,b"), None) == ["a", "b"]  # the old spelling: still read, with a note
+    assert capsys.readouterr().err == "note: --tasks a,b,c is deprecated; use --task-ids a,b,c\n"
+    for tasks, task_ids, message in [
+        (tmp_path / "missing.txt", None, "missing.txt: no such file"),
+        (None, None, "give one of --tasks FILE or --task-ids a,b,c"),
+        (ids, "a", "give one of --tasks FILE or --task-ids a,b,c"),
+    ]:
+        with pytest.raises(SetupError, match=message):
+            resolve_task_ids(tasks, task_ids)

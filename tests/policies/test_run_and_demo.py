@@ -55,7 +55,7 @@ def test_run_rejects_a_missing_catalog(tmp_path, research_tasks) -> None:
 
 
 def test_demo_runs_offline(shared_data, tmp_path) -> None:
-    args = ["demo", "--data-dir", str(shared_data), "--workdir", str(tmp_path / "work"), "--tasks", "3"]
+    args = ["demo", "--data-dir", str(shared_data), "--workdir", str(tmp_path / "work"), "--n", "3"]
     result = CliRunner().invoke(_app(), args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())

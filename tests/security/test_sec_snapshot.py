@@ -155,11 +155,11 @@ def test_every_corruption_is_one_snapshot_error_naming_the_file(name: str, copy:
 def test_verify_lists_each_problem_on_one_line_and_exits_2(name: str, copy: Path) -> None:
     corrupt, file = CORRUPTIONS[name]
     corrupt(copy)
-    result = runner.invoke(app, ["catalog", "verify", str(copy)])
+    result = runner.invoke(app, ["catalog", "verify", "--catalog", str(copy)])
     assert result.exit_code == 2, result.output
     problems = [line for line in result.stdout.splitlines() if line.startswith("problem: ")]
     assert problems and any(file in line for line in problems), result.stdout
-    as_json = runner.invoke(app, ["catalog", "verify", str(copy), "--json"])
+    as_json = runner.invoke(app, ["catalog", "verify", "--catalog", str(copy), "--json"])
     assert as_json.exit_code == 2
     report = json.loads(as_json.stdout)
     assert report["ok"] is False and all({"file", "problem"} <= set(p) for p in report["problems"])
@@ -167,7 +167,7 @@ def test_verify_lists_each_problem_on_one_line_and_exits_2(name: str, copy: Path
 
 
 def test_a_sound_snapshot_verifies(copy: Path) -> None:
-    result = runner.invoke(app, ["catalog", "verify", str(copy), "--json"])
+    result = runner.invoke(app, ["catalog", "verify", "--catalog", str(copy), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["ok"] and report["problems"] == [] and report["products_checked"] == 600
@@ -207,11 +207,11 @@ def test_a_file_changed_after_a_good_open_is_caught_at_the_next_open(copy: Path)
 def test_old_snapshots_without_checksums_still_open_and_verify_recomputes_the_id(copy: Path) -> None:
     _strip_checksums(copy)
     assert len(Snapshot(copy)) == 600
-    result = runner.invoke(app, ["catalog", "verify", str(copy)])
+    result = runner.invoke(app, ["catalog", "verify", "--catalog", str(copy)])
     assert result.exit_code == 0 and "warning: no file checksums recorded" in result.stdout
     _manifest(copy, lambda m: m.__setitem__("snapshot_id", "cat-00000000000000000000"))
     Snapshot(copy)  # nothing at open can tell without a seal...
-    result = runner.invoke(app, ["catalog", "verify", str(copy)])
+    result = runner.invoke(app, ["catalog", "verify", "--catalog", str(copy)])
     assert result.exit_code == 2 and "does not match the stored products" in result.stdout  # ...verify can
 
 

@@ -87,7 +87,7 @@ class ElasticsearchBackend:
         if "error" in mappings or not mappings:
             raise EsIndexMissingError(
                 f"Elasticsearch at {self.url} has no index or alias {target!r}; push the snapshot first: "
-                f"prgym catalog push SNAPSHOT --es {self.url}"
+                f"prgym catalog push --catalog SNAPSHOT --es {self.url}"
             )
         if len(mappings) > 1:
             raise EsBackendError(
@@ -98,7 +98,7 @@ class ElasticsearchBackend:
         if not meta.get("complete"):
             raise EsIndexMissingError(
                 f"index {self.index} is incomplete (its push was interrupted or had failures); rerun "
-                f"`prgym catalog push SNAPSHOT --es {self.url}` to finish it"
+                f"`prgym catalog push --catalog SNAPSHOT --es {self.url}` to finish it"
             )
         self.snapshot_id: str = meta["snapshot_id"]
         if snapshot_id is not None and snapshot_id != self.snapshot_id:
