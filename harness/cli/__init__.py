@@ -17,6 +17,7 @@ from harness.cli import tasks as tasks_cmd
 from harness.cli import view as view_cmd
 from harness.cli import web as web_cmd
 from harness.cli.errors import UserErrorGroup, set_debug
+from harness.cli.logs import LOG_LEVEL_ENV, LogLevel, configure_logging
 from harness.rollout.cli import run as rollout_cmd
 
 app = typer.Typer(
@@ -33,13 +34,22 @@ def _root(
     debug: bool = typer.Option(
         False, "--debug", help="Show the full traceback of an error instead of one line (or PRGYM_DEBUG=1)."
     ),
+    log_level: LogLevel = typer.Option(
+        None,
+        "--log-level",
+        envvar=LOG_LEVEL_ENV,
+        help="Log prgym's own messages at this level on stderr (default: warnings and errors only).",
+        show_default=False,
+    ),
 ) -> None:
     """Catalog-grounded e-commerce sandbox and harness for deep product research agents.
 
     A mistake in the input (a missing file, a bad flag value, an incompatible snapshot) is reported as one line on
-    stderr with exit code 2; add --debug before the command for the traceback.
+    stderr with exit code 2; add --debug before the command for the traceback. --log-level debug (before the
+    command) shows what prgym logs: retries, resumes, repairs.
     """
     set_debug(debug)
+    configure_logging(log_level)
 
 
 app.add_typer(catalog_cmd.app, name="catalog", help="Build, search and inspect catalog snapshots.")

@@ -25,6 +25,7 @@ from harness.rollout.preflight import file_checksum
 from harness.rollout.prgym import TRACES_NAME, metrics_table, run_tasks
 from harness.rollout.store import read_records
 from harness.rollout.summary import RolloutSummary
+from harness.run_config import config_option
 from sandbox.tasks.taskset import TaskSet, load_tasks
 
 console = Console()
@@ -73,12 +74,13 @@ def run(
         False, "--retry-failed", help="Run the episodes recorded as failed again (after fixing the cause)."
     ),
     progress: bool = progress_option("Show the live progress bar."),
+    config: Path = config_option(),
 ) -> None:
     """Run every task x policy x trial not yet in OUT/results.jsonl and print reward and research metrics.
 
     Before the first episode the catalog is opened, each LLM endpoint is checked and OUT/run.json pins the
     catalog, seed and task file; a rerun into the same OUT resumes only with the same ones. Exits 1 when every
-    episode of the run failed.
+    episode of the run failed. --config run.toml reads the options from a file (flags given override it).
     """
     try:
         taskset = load_tasks(tasks)

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
+from harness.cli.logs import chosen_level
 from harness.flags import max_steps_option
 from harness.server.settings import TOKEN_ENV, ServerSettings
 from sandbox.errors import UserError
@@ -57,7 +58,12 @@ def serve(
     shutdown_grace: float = typer.Option(
         30.0, "--shutdown-grace", help="Seconds to let running steps finish."
     ),
-    log_level: str = typer.Option("info", "--log-level", help="debug (every step) | info | warning | error."),
+    log_level: str = typer.Option(
+        None,
+        "--log-level",
+        help="debug (every step) | info | warning | error (default: prgym --log-level, else info).",
+        show_default=False,
+    ),
 ) -> None:
     """Serve the prgym env over OpenEnv's protocol (WebSocket /ws sessions, /reset, /step, /schema, /healthz)."""
     if not (catalog / "manifest.json").is_file():
@@ -84,7 +90,7 @@ def serve(
             web=_web_config(web),
             step_threads=step_threads,
             shutdown_grace_s=shutdown_grace,
-            log_level=log_level,
+            log_level=log_level or chosen_level() or "info",
         )
     except ValidationError as exc:
         first = exc.errors()[0]

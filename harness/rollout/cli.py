@@ -35,6 +35,7 @@ from harness.rollout.prgym import TRACES_NAME, reconcile_traces, recorded_episod
 from harness.rollout.records import EpisodeOutcome
 from harness.rollout.runner import run_rollouts
 from harness.rollout.summary import RolloutSummary
+from harness.run_config import config_option
 from sandbox.errors import UserError
 
 #: Where the env and the scripted baseline live; overridable with PRGYM_ENV_FACTORY / PRGYM_SCRIPTED_POLICY.
@@ -316,6 +317,7 @@ def run(
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Rerun episodes recorded as failed."),
     offload_env: bool = typer.Option(False, "--offload-env", help="Run env steps in worker threads."),
     progress: bool = progress_option("Show the live progress bar."),
+    config: Path = config_option(),
 ) -> None:
     """Run every task x policy x trial not yet in OUT/results.jsonl; rerun the same command to resume."""
     try:

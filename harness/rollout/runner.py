@@ -189,6 +189,10 @@ async def run_rollouts(
         pending = [job for job in jobs if job.episode_key not in finished]
         scheduler = _Scheduler(pending, endpoint_of or (lambda job: None), per_endpoint_limits or {})
         ran = 0
+        log.info(
+            "%s: %d episode(s), %d already recorded, %d to run (%d failed dropped to rerun), concurrency %d",
+            out_dir, len(jobs), len(finished), len(pending), rerun, concurrency,
+        )  # fmt: skip
         with _Progress(len(jobs), len(finished), progress, console) as bar:
             for key in finished:
                 bar.add_existing(store.records[key])
@@ -200,6 +204,11 @@ async def run_rollouts(
                         record = await _run_one(job, episode_fn, timeout_s, base_seed)
                         await store.append_async(record)
                         ran += 1
+                        log.debug(
+                            "episode %s: %s%s in %.1f s, %d steps, reward %s",
+                            record.episode_key, record.status, f" ({record.reason})" if record.reason else "",
+                            record.duration_s, record.steps, record.reward,
+                        )  # fmt: skip
                         bar.advance(record)
                     finally:
                         await scheduler.release(job)
@@ -220,6 +229,7 @@ async def run_rollouts(
             wall_s=time.monotonic() - started,
         )
         _write_json_atomic(Path(out_dir) / "summary.json", json.loads(summary.model_dump_json()))
+        log.info("%s: ran %d episode(s) in %.1f s", out_dir, ran, summary.wall_s)
     return summary
 
 
