@@ -10,7 +10,23 @@ Clients: :class:`prgym.client.RemoteEnv` (a Gymnasium env over the server), :mod
 ``ResourceSessionFactory`` harness API), or any OpenEnv ``EnvClient``.
 """
 
-from harness.server.models import PrgymAction, PrgymObservation, PrgymState
+from __future__ import annotations
+
+from typing import Any
+
 from harness.server.settings import TOKEN_ENV, ServerSettings
+
+_MODELS = ("PrgymAction", "PrgymObservation", "PrgymState")
+
+
+def __getattr__(name: str) -> Any:
+    """The wire models load OpenEnv (and with it gradio: seconds); only what uses them pays for that, so
+    ``prgym catalog ...`` does not (``harness.cli.serve`` imports the settings for its ``--help``)."""
+    if name in _MODELS:
+        from harness.server import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["TOKEN_ENV", "PrgymAction", "PrgymObservation", "PrgymState", "ServerSettings"]

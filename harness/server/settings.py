@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.defaults import DEFAULT_MAX_STEPS
-from harness.server.models import PlanMode
+from sandbox.env.per_call import PlanMode
 
 #: Environment variable holding the bearer token (so it need not appear on a command line).
 TOKEN_ENV = "PRGYM_SERVER_TOKEN"
