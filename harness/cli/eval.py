@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from catalog_loader.datahome import DATA_DIR_ENV
 from harness.eval.policies import OraclePolicy, RandomPolicy
 from harness.eval.runner import FIELD_ORDER, IntentSummary, evaluate, summarize
 from harness.eval.suites import SuiteManifest, load_suite, read_manifest, sha256_file
@@ -211,9 +213,11 @@ def _judge(scores, research, references, model, llm_config, judge_set, cache_pat
 def eval_cmd(
     ctx: typer.Context,
     catalog: Path = typer.Option(None, "--catalog", help="Catalog snapshot directory."),
-    tasks: Path = typer.Option(None, "--tasks", help="Task file (synthesized, a task set or ShoppingBench)."),
+    tasks: Path = typer.Option(
+        None, "--tasks", "-t", help="Task file (synthesized, a task set or ShoppingBench)."
+    ),
     suite: Path = typer.Option(None, "--suite", help="A built suite directory (tasks.jsonl + suite.json)."),
-    policy: str = typer.Option("scripted", "--policy", help=f"Policy: {POLICIES}."),
+    policy: str = typer.Option("scripted", "--policy", "-p", help=f"Policy: {POLICIES}."),
     trials: int = typer.Option(1, "--trials", "-k", min=1, help="Trials per task (pass^k uses k = trials)."),
     seed: int = typer.Option(0, "--seed"),
     concurrency: int = concurrency_option("Episodes in flight at once."),
@@ -226,7 +230,7 @@ def eval_cmd(
         None, "--judge", help="openai:MODEL: RACE-score research reports against --reference."
     ),
     reference: Path = typer.Option(
-        None, "--reference", help="Reference run (a `prgym eval --out` directory or its eval.json)."
+        None, "--reference", "-r", help="Reference run (a `prgym eval --out` directory or its eval.json)."
     ),
     judge_set: list[str] = typer.Option(
         None, "--judge-set", help="Judge LLM setting key=value (repeatable)."
@@ -449,7 +453,11 @@ def _write_research_suite(backend, config, tasks_path: Path, progress: bool) -> 
 def build(
     name: str = typer.Argument(..., help="Suite name (e.g. shop-v2)."),
     out: Path = typer.Option(..., "--out", "-o", help="Directory for catalog/, tasks.jsonl and suite.json."),
-    data_dir: Path = typer.Option(None, "--data-dir", help="Shared data directory (default ../shared/data)."),
+    data_dir: Path = typer.Option(
+        None,
+        "--data-dir",
+        help="Folder with the sample datasets (default: $PRGYM_DATA_DIR, else ../shared/data).",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Build a frozen suite: the catalog from its presets, the tasks from its seed, checked against its checksum."""
@@ -460,7 +468,7 @@ def build(
     from sandbox.tasks.synthesis import SynthesisConfig
 
     config = load_suite(name)
-    data = data_dir or Path("..") / "shared" / "data"
+    data = data_dir or Path(os.environ.get(DATA_DIR_ENV, "").strip() or Path("..") / "shared" / "data")
     if not data.is_dir():
         raise UserError(f"--data-dir {data}: no such directory", hint="point it at the shared data folder")
     catalog = out / "catalog"

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.flags import concurrency_option, progress_option
+from harness.flags import aliased, concurrency_option, deprecated_option, progress_option
 from harness.judge.cache import JudgeCache
 from harness.judge.judge import JudgeResult, RaceJudge
 from harness.judge.runs import judge_runs
@@ -21,10 +21,14 @@ from sandbox.recorder.reader import TraceFormatError, read_traces
 
 
 def judge_command(
+    ctx: typer.Context,
     runs: list[Path] = typer.Argument(..., help="Traces files or directories of the reports to judge."),
     reference: Path = typer.Option(..., "--reference", "-r", help="Traces of the reference reports."),
     out: Path = typer.Option(Path("judge.jsonl"), "--out", "-o", help="One JudgeResult per target (JSONL)."),
-    cache: Path = typer.Option(Path("judge_cache.sqlite"), "--cache", help="SQLite cache of judge calls."),
+    judge_cache: Path = typer.Option(
+        Path("judge_cache.sqlite"), "--judge-cache", help="SQLite cache of judge calls (as in prgym eval)."
+    ),
+    cache: Path = deprecated_option("--cache", "--judge-cache"),
     llm_config: Path | None = typer.Option(
         None, "--llm-config", help="TOML/JSON file with a \\[judge] table."
     ),
@@ -37,6 +41,7 @@ def judge_command(
 ) -> None:
     """Judge every target report against the reference report of the same task (relative score x100)."""
     console = Console(stderr=True)
+    cache_path = aliased(ctx, "judge_cache", "cache", "--judge-cache", "--cache")
     try:
         targets = read_traces(runs)
         references = read_traces(reference)
@@ -44,7 +49,7 @@ def judge_command(
     except (TraceFormatError, FileNotFoundError, ConfigError) as exc:
         typer.echo(f"error: {exc}", err=True)  # plain: rich would wrap it and eat "[role]" tables
         raise typer.Exit(2) from None
-    store = JudgeCache(cache)
+    store = JudgeCache(cache_path)
 
     async def run() -> list[JudgeResult]:
         async with LLMClient(config) as client:

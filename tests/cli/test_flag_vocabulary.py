@@ -96,6 +96,17 @@ def test_each_short_flag_means_one_long_option_everywhere() -> None:
     assert "demo" in where["-n"] and "catalog build" not in where["-p"] and "web search" not in where["-p"]
 
 
+def test_a_long_option_with_a_short_flag_has_it_in_every_command() -> None:
+    short_of = {long: short for short, long in SHORT_FLAGS.items()}
+    lacking = [
+        f"prgym {name} {_long(param)}"
+        for name, command in COMMANDS.items()
+        for param in _options(command, hidden=False)
+        if _long(param) in short_of and short_of[_long(param)] not in param.opts
+    ]
+    assert not lacking, f"without their short flag: {lacking}"
+
+
 def test_tasks_is_always_a_task_file() -> None:
     seen = []
     for name, command in COMMANDS.items():
@@ -148,6 +159,15 @@ def test_an_old_spelling_together_with_its_new_one_is_one_line_exit_2() -> None:
     result = runner.invoke(app, ["demo", "--n", "2", "--tasks", "3"])
     assert result.exit_code == 2
     assert result.output.strip() == "error: give --n only (--tasks is its old spelling)"
+
+
+def test_judge_cache_is_one_name(tmp_path: Path) -> None:
+    both = runner.invoke(
+        app, ["judge", str(tmp_path), "-r", str(tmp_path), "--cache", "a", "--judge-cache", "b"]
+    )
+    assert both.exit_code == 2 and "give --judge-cache only (--cache is its old spelling)" in both.output
+    for name in ("judge", "eval"):
+        assert "--judge-cache" in {_long(p) for p in _options(COMMANDS[name], hidden=False)}
 
 
 def test_quiet_is_the_old_no_progress(tmp_path: Path) -> None:
