@@ -46,7 +46,7 @@ from catalog_loader.presets import preset  # noqa: E402
 from prgym.client import RemoteEnv  # noqa: E402
 from sandbox.catalog.search import SearchRequest  # noqa: E402
 from sandbox.env import ProductResearchEnv, shared_backend  # noqa: E402
-from sandbox.tasks.generator import generate_task_set  # noqa: E402
+from sandbox.tasks.generator import generate_tasks  # noqa: E402
 
 console = Console(width=120)
 REPO = Path(__file__).resolve().parents[1]
@@ -189,7 +189,7 @@ def main() -> None:
         work = Path(tmp)
         snapshot = ensure_snapshot(args.data, args.snapshot, work)
         backend = shared_backend(snapshot)
-        tasks = generate_task_set(backend, 16, seed=11)
+        tasks = generate_tasks(backend, 16, seed=11)
         product_ids = [
             h.product_id
             for q in ("laptop", "headphones", "shoes", "phone", "chair", "watch")

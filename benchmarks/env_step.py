@@ -51,6 +51,7 @@ from sandbox.catalog.snapshot import read_manifest  # noqa: E402
 from sandbox.env import ProductResearchEnv, clear_shared, shared_backend  # noqa: E402
 from sandbox.env.actions import MAX_ACTION_CHARS, parse_action  # noqa: E402
 from sandbox.supervisor import FinalAnswer, RuleBasedSupervisor, SupervisorContext  # noqa: E402
+from sandbox.tasks.feasibility import feasible_products  # noqa: E402
 from sandbox.tasks.models import format_money  # noqa: E402
 from sandbox.tools.calculate import calculate  # noqa: E402
 
@@ -262,7 +263,7 @@ def bench_final_answers(env: ProductResearchEnv, shopping: ProductResearchEnv, n
     for seed in range(n):
         info = planned_env(env, 20_000 + seed)
         task = info["task"]
-        ids = task["meta"]["feasible_examples"][:3]
+        ids = [p.product_id for p in feasible_products(env.backend, env.task.constraints)[:3]]
         _, _, _, _, info = env.step(call("visit_product", product_ids=ids))
         report = write_report(task, json.loads(last_tool_content(info))["products"])
         started = time.perf_counter()

@@ -32,7 +32,7 @@ from harness.policies.openai_agent import ResearchAgentPolicy  # noqa: E402
 from harness.rollout.episode import run_episode  # noqa: E402
 from harness.rollout.prgym import recording  # noqa: E402
 from sandbox.env import ProductResearchEnv, shared_backend  # noqa: E402
-from sandbox.tasks.generator import generate_task_set  # noqa: E402
+from sandbox.tasks.generator import generate_tasks  # noqa: E402
 from sandbox.tasks.taskset import TaskSet  # noqa: E402
 
 PRESETS = ("bestbuy", "webmall")
@@ -46,7 +46,7 @@ def snapshot(data: Path, work: Path) -> Path:
 async def episodes(
     base_url: str, model: str, catalog: Path, n: int, max_steps: int, work: Path
 ) -> list[dict]:
-    tasks = TaskSet(list(generate_task_set(shared_backend(catalog), n, seed=5)))
+    tasks = TaskSet(list(generate_tasks(shared_backend(catalog), n, seed=5)))
     config = LLMConfig(
         base_url=base_url, model=model, compat="llamacpp", max_tokens=64, temperature=0, max_retries=1,
         timeout_s=300, max_concurrency=1,

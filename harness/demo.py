@@ -28,10 +28,10 @@ from catalog_loader.datahome import DATA_DIR_ENV, FileState, dataset_status, res
 from catalog_loader.fetch import ensure_datasets
 from catalog_loader.presets import preset
 from harness.rollout.prgym import TRACES_NAME, metrics_table, run_tasks
-from harness.user_agent.generate import generate_user_tasks
 from sandbox.env import shared_backend
 from sandbox.errors import UserError
 from sandbox.recorder import EpisodeTrace, read_traces
+from sandbox.tasks.generator import generate_tasks
 from sandbox.tasks.taskset import TaskSet
 
 DEMO_PRESETS = ("bestbuy", "webmall", "amazon_in", "shoppingbench")
@@ -106,7 +106,7 @@ def run_demo(
     workdir = workdir or default_workdir()
     snapshot = demo_snapshot(home, workdir, console, progress)
     backend = shared_backend(snapshot)
-    tasks = TaskSet(generate_user_tasks(backend, n_tasks, seed))
+    tasks = TaskSet(generate_tasks(backend, n_tasks, seed))
     name = f"demo-{policy}-seed{seed}" + ("" if supervisor == "rules" else f"-sup-{supervisor}")
     run_dir = out or (workdir / "runs" / name.replace(":", "-").replace("/", "-"))
     tasks.save(run_dir / "tasks.jsonl")

@@ -1,8 +1,6 @@
-"""The word lists that text matching shares: one English stopword list, one list of product-title noise.
+"""The one English stopword list that text matching shares.
 
-The scripted policy's request keywords and the web evidence extractor's query terms drop :data:`STOPWORDS`; the
-task generator, which picks a product's telling title words, drops :data:`TITLE_NOISE` (colours, sizes, pack and
-edition words that never say what a product is) on top of words shorter than four letters.
+The scripted policy's request keywords and the web evidence extractor's query terms drop :data:`STOPWORDS`.
 """
 
 from __future__ import annotations
@@ -70,61 +68,6 @@ STOPWORDS: frozenset[str] = frozenset(
         "with",
         "would",
         "you",
-        "your",
-    }
-)
-
-TITLE_NOISE: frozenset[str] = frozenset(
-    {
-        "best",
-        "black",
-        "blue",
-        "boys",
-        "color",
-        "colour",
-        "combo",
-        "each",
-        "edition",
-        "free",
-        "from",
-        "girls",
-        "gold",
-        "gray",
-        "green",
-        "grey",
-        "have",
-        "inch",
-        "inches",
-        "into",
-        "kids",
-        "less",
-        "mens",
-        "model",
-        "more",
-        "new",
-        "only",
-        "over",
-        "pack",
-        "piece",
-        "pieces",
-        "pink",
-        "red",
-        "series",
-        "shipping",
-        "silver",
-        "size",
-        "style",
-        "that",
-        "this",
-        "type",
-        "under",
-        "unisex",
-        "version",
-        "white",
-        "will",
-        "with",
-        "women",
-        "womens",
         "your",
     }
 )

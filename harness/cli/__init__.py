@@ -55,7 +55,9 @@ def _root(
 app.add_typer(catalog_cmd.app, name="catalog", help="Build, search and inspect catalog snapshots.")
 app.add_typer(data_cmd.app, name="data", help="Fetch and locate the sample datasets.")
 app.add_typer(web_cmd.app, name="web", help="Web search cache and local corpus.")
-app.add_typer(tasks_cmd.app, name="tasks", help="Generate research task sets.")
+app.add_typer(
+    tasks_cmd.app, name="tasks", help="Task sets: generate, synthesize, convert ShoppingBench files."
+)
 app.command("run", help="Run policies on a task set over a catalog; resumable; prints the metrics.")(
     run_cmd.run
 )

@@ -432,7 +432,7 @@ def compare(runs: list[Path] = typer.Argument(..., help="Run directories (or eva
 
 def _write_research_suite(backend, config, tasks_path: Path, progress: bool) -> dict[str, int]:
     """User-agent report tasks (template writer, seeded per task) for a research suite."""
-    from harness.user_agent import generate_user_tasks
+    from sandbox.tasks.generator import generate_tasks
     from sandbox.tasks.taskset import TaskSet
 
     n = config.counts["research"]
@@ -442,7 +442,7 @@ def _write_research_suite(backend, config, tasks_path: Path, progress: bool) -> 
     )  # fmt: skip
     with bar:
         handle = bar.add_task("tasks", total=n)
-        tasks = generate_user_tasks(
+        tasks = generate_tasks(
             backend, n, config.seed, min_products=config.min_products, on_task=lambda _: bar.advance(handle)
         )
     TaskSet(tasks).save(tasks_path)

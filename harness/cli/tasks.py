@@ -1,8 +1,18 @@
-"""``prgym tasks generate``: write a research task set with the user agent (template or LLM writer)."""
+"""``prgym tasks``: the one task CLI over the one generator of each task kind.
+
+* ``generate``: research tasks from :mod:`sandbox.tasks.generator` (behaviour history -> persona -> writer;
+  ``--writer template`` offline or ``openai:MODEL``, the LLM user agent);
+* ``synthesize``: ShoppingBench-style shopping tasks verified by construction (:mod:`sandbox.tasks.synthesis`);
+* ``shoppingbench``: ShoppingBench files converted into one task set.
+
+``--fractions`` gives generated or converted tasks train / eval / test splits (by hashing ``split-seed:task_id``, stable as a set
+grows); without it no split is written.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from pathlib import Path
 
 import typer
@@ -13,14 +23,16 @@ from harness.cli import synthesize as synthesize_cmd
 from harness.llm.client import LLMClient
 from harness.llm.config import ConfigError, load_llm_config
 from harness.llm.spec import model_of
-from harness.user_agent.generate import generate_llm_tasks, generate_user_tasks
+from harness.user_agent import LLMTaskWriter
 from sandbox.catalog.backend import CatalogBackend
 from sandbox.env import shared_backend
+from sandbox.errors import UserError
 from sandbox.progress import ProgressBar
+from sandbox.tasks.generator import agenerate_tasks, generate_tasks
 from sandbox.tasks.models import ResearchTask
-from sandbox.tasks.taskset import TaskSet
+from sandbox.tasks.taskset import TaskSet, load_tasks
 
-app = typer.Typer(help="Generate research task sets.", no_args_is_help=True)
+app = typer.Typer(help="Generate, synthesize or convert task sets.", no_args_is_help=True)
 console = Console()
 app.command(
     "synthesize", help="ShoppingBench-style shopping tasks over any catalog, verified by construction."
@@ -45,9 +57,14 @@ def generate(
     max_attempts: int = typer.Option(
         3, "--max-attempts", min=1, help="LLM calls per task before falling back to the template."
     ),
+    fractions: str = typer.Option(
+        None, "--fractions", help="train,eval,test fractions (e.g. 0.8,0.1,0.1): write splits."
+    ),
+    split_seed: int = typer.Option(0, "--split-seed", help="Seed of the split assignment."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Draw a behaviour history per task from the catalog, infer the persona and write the task and rubric."""
+    splits = parse_fractions(fractions)
     if not (catalog / "manifest.json").is_file():
         typer.echo(f"error: --catalog {catalog}: not a snapshot directory (no manifest.json)", err=True)
         raise typer.Exit(2)
@@ -78,14 +95,14 @@ def generate(
     with bar:
         handle = bar.add_task("tasks", total=n)
         if client is None:
-            tasks = generate_user_tasks(
+            tasks = generate_tasks(
                 backend, n, seed, min_products=min_products, on_task=lambda _: bar.advance(handle)
             )
         else:
             tasks = asyncio.run(
                 _llm_tasks(client, backend, n, seed, min_products, max_attempts, concurrency, bar)
             )
-    TaskSet(tasks).save(out)
+    save_tasks(TaskSet(tasks), out, splits, split_seed)
     fallbacks = [t for t in tasks if t.meta.get("writer") == "template-fallback"]
     summary = (
         f" ({len(fallbacks)} written by the template after the LLM failed)" if client is not None else ""
@@ -112,15 +129,62 @@ async def _llm_tasks(
     """The LLM writer's tasks with the bar advancing as each one is written; the client is closed after."""
     handle = bar.task_ids[0]
     try:
-        return await generate_llm_tasks(
-            client,
+        return await agenerate_tasks(
             backend,
             n,
             seed,
+            writer=LLMTaskWriter(client, max_attempts=max_attempts),
             min_products=min_products,
-            max_attempts=max_attempts,
             concurrency=concurrency,
             on_task=lambda _: bar.advance(handle),
         )
     finally:
         await client.aclose()
+
+
+def parse_fractions(text: str | None) -> tuple[float, float, float] | None:
+    """``0.8,0.1,0.1`` -> the train, eval, test fractions (None: write no splits)."""
+    if text is None:
+        return None
+    try:
+        parts = tuple(float(p) for p in text.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3 or any(p < 0 for p in parts) or abs(sum(parts) - 1) > 1e-9:
+        raise UserError(
+            f"--fractions {text!r}: expected three non-negative numbers train,eval,test summing to 1, "
+            "e.g. 0.8,0.1,0.1"
+        )
+    return parts[0], parts[1], parts[2]
+
+
+def save_tasks(
+    tasks: TaskSet, out: Path, fractions: tuple[float, float, float] | None, split_seed: int
+) -> TaskSet:
+    """Write ``tasks`` (with splits when ``fractions`` is given); returns what was written."""
+    if fractions is not None:
+        tasks = tasks.with_splits(seed=split_seed, fractions=fractions)
+    tasks.save(out)
+    return tasks
+
+
+@app.command("shoppingbench")
+def shoppingbench(
+    src: Path = typer.Option(
+        ..., "--src", help="A ShoppingBench synthesize_*.jsonl file or their directory."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Task-set JSONL to write."),
+    fractions: str = typer.Option(
+        None, "--fractions", help="train,eval,test fractions (e.g. 0.8,0.1,0.1): write splits."
+    ),
+    split_seed: int = typer.Option(0, "--split-seed", help="Seed of the split assignment."),
+) -> None:
+    """Convert ShoppingBench files into one task set (prgym run reads them as they are too)."""
+    if not src.exists():
+        raise UserError(f"--src {src}: no such file or directory")
+    written = save_tasks(load_tasks(src), out, parse_fractions(fractions), split_seed)
+    counts = Counter(t.split or "no split" for t in written)
+    console.print(
+        f"wrote {len(written)} tasks to {out} ({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))})",
+        soft_wrap=True,
+    )

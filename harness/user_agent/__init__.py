@@ -1,34 +1,26 @@
-"""The user agent: behaviour history from the catalog -> persona and intent -> research task with a rubric.
+"""The LLM user agent and the LLM shopping-query writer: the model-backed writers of the task generators.
 
-Two writers: the offline template (``write_task``) and the LLM (``write_task_llm``, falling back to the template).
+Research tasks come from the one generator, :mod:`sandbox.tasks.generator` (catalog -> behaviour history ->
+persona -> writer); :class:`LLMTaskWriter` is its LLM writer (falling back to the template per task). The
+shopping-task synthesizer's LLM query writer is :class:`~harness.user_agent.shopping_writer.LLMWriter`.
 """
 
-from harness.user_agent.generate import (
-    generate_llm_task,
-    generate_llm_tasks,
-    generate_user_task,
-    generate_user_tasks,
+from harness.user_agent.llm_writer import (
+    DraftRejected,
+    LLMTaskWriter,
+    TaskDraft,
+    check_draft,
+    history_prompt,
+    parse_draft,
+    write_task_llm,
 )
-from harness.user_agent.history import BehaviourHistory, HistoryItem, draw_history
-from harness.user_agent.llm_writer import DraftRejected, TaskDraft, parse_draft, write_task_llm
-from harness.user_agent.persona import InferredPersona, infer_persona
-from harness.user_agent.writer import TaskInfeasible, write_rubric, write_task
 
 __all__ = [
-    "BehaviourHistory",
     "DraftRejected",
-    "HistoryItem",
-    "InferredPersona",
-    "TaskInfeasible",
+    "LLMTaskWriter",
     "TaskDraft",
-    "draw_history",
-    "generate_llm_task",
-    "generate_llm_tasks",
-    "generate_user_task",
-    "generate_user_tasks",
-    "infer_persona",
+    "check_draft",
+    "history_prompt",
     "parse_draft",
-    "write_rubric",
-    "write_task",
     "write_task_llm",
 ]

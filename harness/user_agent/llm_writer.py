@@ -5,26 +5,28 @@ The model answers one JSON object (query, persona, hard constraints, rubric). Th
 output: the rubric has exactly the four RACE dimensions with weights summing to 1, a budget names its currency,
 and the constraints leave at least ``min_products + 1`` catalog products (``feasible_products``). A reply that
 fails is answered with the error and asked again (``max_attempts`` calls in all); when it still fails, or the
-endpoint fails, the template writer (:func:`~harness.user_agent.writer.write_task`) writes the task for the same
-history and the reason is kept in ``task.meta["fallback_reason"]``. So a flaky model never loses a task, and the
-task set says which tasks the model really wrote.
+endpoint fails, the template writer (:func:`~sandbox.tasks.template_writer.write_task`) writes the task for the
+same history and the reason is kept in ``task.meta["fallback_reason"]``. So a flaky model never loses a task, and
+the task set says which tasks the model really wrote.
+
+:class:`LLMTaskWriter` is this writer as a strategy of the one generator (:mod:`sandbox.tasks.generator`,
+``agenerate_tasks(backend, n, seed, writer=LLMTaskWriter(client))``): the generator draws the histories, the
+writer writes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.llm.client import LLMClient, LLMError
 from harness.llm.replies import json_object
-from harness.user_agent.history import BehaviourHistory
-from harness.user_agent.persona import InferredPersona
-from harness.user_agent.writer import write_task
 from sandbox.catalog.backend import CatalogBackend
-from sandbox.tasks.generator import feasible_products
+from sandbox.tasks.feasibility import feasible_products
+from sandbox.tasks.history import BehaviourHistory, TaskDraw
 from sandbox.tasks.models import RUBRIC_DIMENSIONS, HardConstraints, Persona, ResearchTask, Rubric
+from sandbox.tasks.template_writer import write_task
 
 GENERATOR = "user-agent-llm-v1"
 
@@ -120,23 +122,14 @@ def check_draft(draft: TaskDraft, backend: CatalogBackend, min_products: int) ->
         )
 
 
-async def write_task_llm(
-    client: LLMClient,
-    backend: CatalogBackend,
-    history: BehaviourHistory,
-    persona: InferredPersona,
-    rng: np.random.Generator,
-    *,
-    task_id: str,
-    min_products: int = 3,
-    max_attempts: int = 3,
-) -> ResearchTask:
-    """The LLM's task for ``history``, or the template's with ``meta["fallback_reason"]`` (see module doc).
+async def write_task_llm(client: LLMClient, draw: TaskDraw, *, max_attempts: int = 3) -> ResearchTask:
+    """The LLM's task for ``draw.history``, or the template's with ``meta["fallback_reason"]`` (see module doc).
 
-    Raises :class:`~harness.user_agent.writer.TaskInfeasible` only when the fallback finds no feasible task.
+    Raises :class:`~sandbox.tasks.template_writer.TaskInfeasible` only when the fallback finds no feasible task.
     """
     if max_attempts < 1:
         raise ValueError(f"max_attempts: expected >= 1, got {max_attempts}")
+    backend, history, persona, min_products = draw.backend, draw.history, draw.persona, draw.min_products
     base: list[dict[str, Any]] = [
         {"role": "system", "content": SYSTEM},
         {"role": "user", "content": history_prompt(history, min_products)},
@@ -168,7 +161,7 @@ async def write_task_llm(
             ]
             continue
         return ResearchTask(
-            task_id=task_id,
+            task_id=draw.task_id,
             query=draft.query,
             persona=draft.persona,
             constraints=draft.constraints,
@@ -184,7 +177,7 @@ async def write_task_llm(
                 "snapshot": getattr(backend, "snapshot_id", None),
             },
         )
-    task = write_task(backend, history, persona, rng, task_id=task_id, min_products=min_products)
+    task = write_task(draw)
     meta = dict(task.meta)
     meta.update(
         writer="template-fallback",
@@ -193,3 +186,18 @@ async def write_task_llm(
         llm_attempts=attempts,
     )
     return task.model_copy(update={"meta": meta})
+
+
+class LLMTaskWriter:
+    """:func:`write_task_llm` as an asynchronous writer of the generator
+    (:class:`sandbox.tasks.generator.AsyncTaskWriter`); the caller owns and closes ``client``."""
+
+    def __init__(self, client: LLMClient, *, max_attempts: int = 3) -> None:
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts: expected >= 1, got {max_attempts}")
+        self.client = client
+        self.max_attempts = max_attempts
+        self.name = f"openai:{client.config.model}"
+
+    async def write(self, draw: TaskDraw) -> ResearchTask:
+        return await write_task_llm(self.client, draw, max_attempts=self.max_attempts)

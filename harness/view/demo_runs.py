@@ -15,8 +15,8 @@ from pathlib import Path
 from harness.cli.run import run_tasks
 from harness.defaults import DEFAULT_CONCURRENCY
 from harness.rollout.summary import RolloutSummary
-from harness.user_agent.generate import generate_user_tasks
 from sandbox.env import shared_backend
+from sandbox.tasks.generator import generate_tasks
 from sandbox.tasks.models import ResearchTask, Rubric, RubricCriterion, RubricDimension
 from sandbox.tasks.taskset import TaskSet
 
@@ -36,7 +36,7 @@ def with_aftercare(task: ResearchTask) -> ResearchTask:
 
 def demo_tasks(snapshot: Path, n: int, *, seed: int = 0, critique_every: int = 2) -> TaskSet:
     """``n`` user-agent tasks over ``snapshot``; every ``critique_every``-th one triggers a critique (0: none)."""
-    tasks = generate_user_tasks(shared_backend(snapshot), n, seed)
+    tasks = generate_tasks(shared_backend(snapshot), n, seed)
     return TaskSet(
         with_aftercare(t) if critique_every and i % critique_every == 0 and isinstance(t, ResearchTask) else t
         for i, t in enumerate(tasks)

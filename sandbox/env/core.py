@@ -36,7 +36,7 @@ from sandbox.supervisor.protocol import (
 )
 from sandbox.supervisor.rules import RuleBasedSupervisor
 from sandbox.supervisor.state import Phase, PhaseMachine, RevisionLimits
-from sandbox.tasks.generator import generate_research_task
+from sandbox.tasks.generator import research_task
 from sandbox.tasks.models import ResearchTask, ShoppingTask, parse_task
 from sandbox.tasks.taskset import TaskSet
 from sandbox.tools.answer_tools import AnswerVerdict, RecommendationReceipt, ReportReceipt, VerdictStatus
@@ -161,7 +161,8 @@ class ProductResearchEnv(PerCallAPI, gym.Env[str, Any]):
 
     - v0 (``ENV_VERSION`` 0.1.0): first release; ``max_steps`` is the one truncation (no Gymnasium
       ``TimeLimit``), the last step always carries the reward components and metrics; schema-2 traces from one
-      typed event channel.
+      typed event channel; without ``tasks`` a reset draws its task from the one task generator
+      (``sandbox.tasks.generator.research_task``: behaviour history, persona, template writer).
 
     ## Example
 
@@ -342,7 +343,7 @@ class ProductResearchEnv(PerCallAPI, gym.Env[str, Any]):
         if self.tasks is not None:
             pool = self.tasks.split(options["split"]) if options.get("split") else self.tasks
             return pool.sample(self.np_random)
-        return generate_research_task(self.backend, self.np_random, min_products=self.min_products)
+        return research_task(self.backend, self.np_random, min_products=self.min_products)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None

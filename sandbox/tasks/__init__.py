@@ -1,6 +1,6 @@
-"""Tasks: research and shopping task models, the ShoppingBench loader, task sets with splits, a generator."""
+"""Tasks: research and shopping task models, the ShoppingBench loader, task sets with splits, the generator."""
 
-from sandbox.tasks.generator import generate_research_task, generate_task_set
+from sandbox.tasks.generator import generate_task, generate_tasks, research_task
 from sandbox.tasks.models import (
     HardConstraints,
     Persona,
@@ -31,10 +31,11 @@ __all__ = [
     "TaskSet",
     "TaskSetFormatError",
     "Voucher",
-    "generate_research_task",
-    "generate_task_set",
+    "generate_task",
+    "generate_tasks",
     "load_shoppingbench",
     "load_shoppingbench_dir",
     "load_tasks",
     "parse_task",
+    "research_task",
 ]

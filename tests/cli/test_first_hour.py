@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.cli.catalog import results_table
-from harness.user_agent.history import CatalogTooSmallError
+from sandbox.tasks.history import CatalogTooSmallError
 from sandbox.tasks.taskset import TaskSet, TaskSetFormatError
 
 runner = CliRunner()
@@ -130,10 +130,10 @@ def test_tasks_generate_on_a_tiny_catalog_is_one_line(shared_data: Path, tmp_pat
 
 
 def _tasks_file_with_a_cut_line_5(small_snapshot: Path, tmp_path: Path) -> Path:
-    from harness.user_agent.generate import generate_user_tasks
     from sandbox.env import shared_backend
+    from sandbox.tasks.generator import generate_tasks
 
-    path = TaskSet(generate_user_tasks(shared_backend(small_snapshot), 4, 0)).save(tmp_path / "tasks.jsonl")
+    path = TaskSet(generate_tasks(shared_backend(small_snapshot), 4, 0)).save(tmp_path / "tasks.jsonl")
     with path.open("a", encoding="utf-8") as handle:
         handle.write('{"task_id": "cut", "query": "a kettle under\n')
     return path

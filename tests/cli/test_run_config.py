@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from harness.cli import app
 from harness.cli.logs import PRGYM_LOGGERS, _PrgymHandler, chosen_level
 from harness.run_config import RunConfigError, config_defaults
-from harness.user_agent.generate import generate_user_tasks
 from sandbox.env import shared_backend
+from sandbox.tasks.generator import generate_tasks
 from sandbox.tasks.taskset import TaskSet
 
 runner = CliRunner()
@@ -25,7 +25,7 @@ RUN = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
 @pytest.fixture
 def tasks_file(small_snapshot: Path, tmp_path: Path) -> Path:
     path = tmp_path / "tasks.jsonl"
-    TaskSet(generate_user_tasks(shared_backend(small_snapshot), 3, 0)).save(path)
+    TaskSet(generate_tasks(shared_backend(small_snapshot), 3, 0)).save(path)
     return path
 
 

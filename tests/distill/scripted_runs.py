@@ -24,7 +24,7 @@ import pytest
 from harness.policies.scripted import ScriptedPolicy
 from sandbox.env import ProductResearchEnv, shared_backend
 from sandbox.recorder import EpisodeRecorder
-from sandbox.tasks.generator import generate_task_set
+from sandbox.tasks.generator import generate_tasks
 from sandbox.tasks.models import ResearchTask, Rubric, RubricCriterion, RubricDimension
 
 TASK_SEED = 11
@@ -54,7 +54,7 @@ def with_aftercare(task: ResearchTask) -> ResearchTask:
 def critique_tasks(snapshot: Path) -> list[ResearchTask]:
     """Generated research tasks (fixed seed) over the snapshot, each with the aftercare dimension and the
     split :data:`SPLITS` gives it."""
-    tasks = generate_task_set(shared_backend(snapshot), N_TASKS, seed=TASK_SEED)
+    tasks = generate_tasks(shared_backend(snapshot), N_TASKS, seed=TASK_SEED)
     return [
         with_aftercare(t).model_copy(update={"split": split}) for t, split in zip(tasks, SPLITS, strict=True)
     ]

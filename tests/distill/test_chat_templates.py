@@ -84,7 +84,14 @@ def _exported(kept, options: ExportOptions, folder: Path) -> list[dict[str, Any]
     report = write_dataset(kept, folder, options=options)
     rows: list[dict[str, Any]] = []
     for name in report.files.values():
-        rows += list(datasets.load_dataset("json", data_files=str(folder / name), split="train"))
+        rows += list(
+            datasets.load_dataset(
+                "json",
+                data_files=str(folder / name),
+                split="train",
+                cache_dir=str(folder.parent / "hf-cache"),
+            )
+        )
     assert len(rows) == len(kept)
     return rows
 

@@ -91,9 +91,16 @@ def test_datasets_loads_every_row_back_unchanged_from_jsonl_and_parquet(
     write_dataset(kept, tmp_path / "parquet", data_format="parquet", options=options)
     for split, name in jsonl.files.items():
         rows = _jsonl(tmp_path / "jsonl" / name)
-        from_json = datasets.load_dataset("json", data_files=str(tmp_path / "jsonl" / name), split="train")
+        from_json = datasets.load_dataset(
+            "json",
+            data_files=str(tmp_path / "jsonl" / name),
+            split="train",
+            cache_dir=str(tmp_path / "hf-cache"),
+        )
         parquet = str(tmp_path / "parquet" / f"{split}.parquet")
-        from_parquet = datasets.load_dataset("parquet", data_files=parquet, split="train")
+        from_parquet = datasets.load_dataset(
+            "parquet", data_files=parquet, split="train", cache_dir=str(tmp_path / "hf-cache")
+        )
         assert [dict(r) for r in from_json] == rows
         assert [dict(r) for r in from_parquet] == rows
         # the calculate call keeps only its own argument (no other tool's keys filled with null)
@@ -105,7 +112,9 @@ def test_datasets_loads_every_row_back_unchanged_from_jsonl_and_parquet(
         )
         assert (json.loads(calc) if isinstance(calc, str) else calc).keys() == {"expression"}
     # the card's YAML header lets datasets find the split files in the folder
-    folder = datasets.load_dataset(str(tmp_path / "jsonl"))
+    # a fresh cache: datasets can serve a folder of the same file names from its shared cache, rows of an
+    # earlier run included (seen here after the task generator changed); every load in these tests gets its own
+    folder = datasets.load_dataset(str(tmp_path / "jsonl"), cache_dir=str(tmp_path / "hf-cache"))
     assert {s: folder[s].num_rows for s in folder} == jsonl.counts
 
 
@@ -209,7 +218,7 @@ def test_distill_command_flags(kept, scripted_runs: Path, small_snapshot: Path, 
     result = CliRunner().invoke(app, [*args, "--push-to-hub", f"file://{mirror}"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "written: train (train.parquet)" in result.output and f"pushed to {mirror}" in result.output
-    loaded = datasets.load_dataset(str(mirror))
+    loaded = datasets.load_dataset(str(mirror), cache_dir=str(tmp_path / "hf-cache"))
     assert {s: loaded[s].num_rows for s in loaded} == _counts(kept)
     row = loaded["train"][0]
     assert all(len(m.get("tool_calls") or []) <= 1 for m in row["messages"])
@@ -258,7 +267,12 @@ def test_numbers_datasets_would_misread_are_counted_and_really_misread(kept, tmp
     assert "1 number(s) in tool-call arguments" in (tmp_path / "shifted" / "README.md").read_text()
     (name,) = report.files.values()
     row = _jsonl(tmp_path / "shifted" / name)[0]
-    loaded = datasets.load_dataset("json", data_files=str(tmp_path / "shifted" / name), split="train")[0]
+    loaded = datasets.load_dataset(
+        "json",
+        data_files=str(tmp_path / "shifted" / name),
+        split="train",
+        cache_dir=str(tmp_path / "hf-cache"),
+    )[0]
     assert loaded != row and loaded["meta"] == row["meta"] and loaded["tools"] == row["tools"]
 
     def ratings(r: dict[str, Any]) -> list[Any]:

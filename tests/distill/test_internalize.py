@@ -88,7 +88,12 @@ def test_samples_load_with_datasets_and_render_with_a_chat_template(recorded, tm
     datasets = pytest.importorskip("datasets")
     samples = [internalize(t).sample for t, _ in _accepted(recorded)]
     report = write_dataset(samples, tmp_path / "ds")
-    dataset = datasets.load_dataset("json", data_files=str(tmp_path / "ds" / "train.jsonl"), split="train")
+    dataset = datasets.load_dataset(
+        "json",
+        data_files=str(tmp_path / "ds" / "train.jsonl"),
+        split="train",
+        cache_dir=str(tmp_path / "hf-cache"),
+    )
     assert report.counts == {"train": 3} and dataset.num_rows == len(samples) == 3
     assert set(dataset.column_names) == {"messages", "tools", "meta"}
     tokenizer = tokenizer_with(trl_template("qwen3"))

@@ -94,7 +94,9 @@ def test_scripted_samples_load_with_datasets_and_render_with_a_chat_template(
     samples, report = distill(build_candidates(traces, config), config)
     assert report.kept == N_TASKS and report.dropped == {} and report.lessons >= N_TASKS
     export = write_dataset(samples, tmp_path / "ds")
-    dataset = datasets.load_dataset(str(tmp_path / "ds"))
+    # a fresh cache: datasets can serve a folder of the same file names from its shared cache, rows of an
+    # earlier run included (seen here after the task generator changed); every load in these tests gets its own
+    dataset = datasets.load_dataset(str(tmp_path / "ds"), cache_dir=str(tmp_path / "hf-cache"))
     assert {s: dataset[s].num_rows for s in dataset} == export.counts and sum(
         export.counts.values()
     ) == N_TASKS

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from sandbox.rewards import CompositeReward, EpisodeSummary, RewardConfig, pass_hat_k, report_metrics
 from sandbox.rewards.metrics import format_validity
-from sandbox.tasks.generator import feasible_products
+from sandbox.tasks.feasibility import feasible_products
 from sandbox.tasks.models import HardConstraints, ResearchTask, Rubric, RubricCriterion, RubricDimension
 from sandbox.tasks.shoppingbench import load_shoppingbench
 

@@ -16,7 +16,7 @@ from sandbox.supervisor import (
     SupervisorContext,
     ToolCallRecord,
 )
-from sandbox.tasks.generator import PERSONAS, _rubric, feasible_products
+from sandbox.tasks.feasibility import feasible_products
 from sandbox.tasks.models import (
     HardConstraints,
     Persona,
@@ -26,6 +26,8 @@ from sandbox.tasks.models import (
     ShoppingTask,
     Voucher,
 )
+from sandbox.tasks.persona import InferredPersona
+from sandbox.tasks.template_writer import write_rubric
 from sandbox.tools.toolset import build_toolset
 
 CATEGORY = "Cell Phones > All Cell Phones with Plans"
@@ -36,13 +38,20 @@ def phone_task(backend) -> ResearchTask:
     import numpy as np
 
     constraints = HardConstraints(budget_max=Decimal("700"), currency="USD", category=CATEGORY)
-    persona = Persona(description=PERSONAS[0][0], preferences=list(PERSONAS[0][1]))
+    inferred = InferredPersona(
+        price_sensitivity="budget",
+        category=CATEGORY,
+        description="a college student on a tight budget",
+        preferences=["low price", "durability"],
+        typical_price=Decimal("450"),
+    )
+    persona = Persona(description=inferred.description, preferences=inferred.preferences)
     return ResearchTask(
         task_id="phones",
         query="Which phone with a plan should I buy for at most $700? Compare at least 3.",
         persona=persona,
         constraints=constraints,
-        rubric=_rubric(np.random.default_rng(0), 3, constraints, persona),
+        rubric=write_rubric(np.random.default_rng(0), inferred, constraints, 3),
         min_products=3,
     )
 

@@ -1,8 +1,11 @@
-"""Task models, constraints on real products, the seeded generator, and JSONL task sets with splits."""
+"""Task models, constraints on real products, the one seeded generator, JSONL task sets with splits, prgym tasks."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,13 +20,14 @@ from sandbox.tasks import (
     RubricDimension,
     TaskSet,
     TaskSetFormatError,
-    generate_research_task,
-    generate_task_set,
+    generate_task,
+    generate_tasks,
     load_shoppingbench,
     load_tasks,
     parse_task,
+    research_task,
 )
-from sandbox.tasks.generator import nice_budget
+from sandbox.tasks.feasibility import feasible_products, nice_budget
 from sandbox.tasks.models import RubricCriterion, format_money
 
 
@@ -88,15 +92,17 @@ def test_money_and_budget_formatting() -> None:
 
 
 def test_generator_is_seeded_and_feasible(backend) -> None:
-    first = generate_research_task(backend, np.random.default_rng(42))
-    again = generate_research_task(backend, np.random.default_rng(42))
-    assert first == again
-    other = generate_research_task(backend, np.random.default_rng(43))
+    first = research_task(backend, np.random.default_rng(42))  # the env's path: its own np_random
+    again = research_task(backend, np.random.default_rng(42))
+    assert first == again and first.task_id == f"ua-{first.meta['history']['anchor_id']}"
+    other = research_task(backend, np.random.default_rng(43))
     assert other != first
-    for task in (first, other):
-        examples = backend.get_products(task.meta["feasible_examples"])
-        assert len(examples) >= task.min_products
-        assert all(p is not None and task.constraints.satisfied_by(p) for p in examples)
+    indexed = generate_task(backend, 42, 0)
+    assert indexed.task_id == "ua-42-00000" and indexed == generate_tasks(backend, 1, 42)[0]
+    for task in (first, other, indexed):
+        examples = feasible_products(backend, task.constraints)
+        assert len(examples) >= task.min_products + 1
+        assert all(task.constraints.satisfied_by(p) for p in examples)
         assert abs(sum(task.rubric.weights().values()) - 1) < 1e-9
         assert [d.name for d in task.rubric.dimensions] == [
             "comprehensiveness",
@@ -104,11 +110,25 @@ def test_generator_is_seeded_and_feasible(backend) -> None:
             "instruction_following",
             "readability",
         ]
-        assert task.constraints.uncovered(task.query) == []  # the query states every hard constraint
+        assert task.meta["generator"] == "user-agent-template-v1"
+
+
+#: sha256 of ``generate_tasks(small catalog, 12, seed=3)`` saved as JSONL, written by the user agent's template
+#: writer before the generators were merged into sandbox.tasks.generator: the same seed must keep the same bytes
+#: (frozen suites such as research-v2 are built from them).
+GOLDEN_SEED3_SHA256 = "ff1201cfb13a053d4be11ed8cea525152f2d4a0cf08f8713c1303525513c9422"
+
+
+def test_the_same_seed_writes_the_same_bytes(backend, tmp_path: Path) -> None:
+    path = TaskSet(generate_tasks(backend, 12, 3)).save(tmp_path / "seed3.jsonl")
+    assert (
+        getattr(backend, "snapshot_id", None) == "cat-ea2c8cbbf0c0b903a165"
+    )  # the catalog the golden was on
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == GOLDEN_SEED3_SHA256
 
 
 def test_task_set_roundtrip_splits_and_sampling(backend, tmp_path: Path) -> None:
-    tasks = TaskSet(generate_task_set(backend, 12, seed=5)).with_splits(seed=1, fractions=(0.5, 0.25, 0.25))
+    tasks = TaskSet(generate_tasks(backend, 12, seed=5)).with_splits(seed=1, fractions=(0.5, 0.25, 0.25))
     path = tasks.save(tmp_path / "tasks.jsonl")
     loaded = load_tasks(path)
     assert loaded.ids() == tasks.ids() and list(loaded) == list(tasks)
@@ -136,33 +156,44 @@ def test_task_set_errors_name_the_line(tmp_path: Path, web_tasks_file: Path) -> 
 
 
 def test_parse_task_dispatches_on_kind(backend) -> None:
-    task = generate_research_task(backend, np.random.default_rng(0))
+    task = research_task(backend, np.random.default_rng(0))
     assert parse_task(task.model_dump(mode="json")) == task
     assert isinstance(parse_task(task.model_dump_json()), ResearchTask)
 
 
-def test_task_set_command(backend, small_snapshot: Path, shoppingbench_dir: Path, tmp_path: Path) -> None:
-    from sandbox.tasks.__main__ import main
+def test_prgym_tasks_is_the_one_task_command(
+    backend, small_snapshot: Path, shoppingbench_dir: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from harness.cli import app
     from sandbox.tasks.taskset import split_of
 
     out = tmp_path / "r.jsonl"
-    main(["generate", "--snapshot", str(small_snapshot), "--n", "4", "--seed", "2", "--out", str(out)])
+    args = ["tasks", "generate", "--catalog", str(small_snapshot), "-n", "4", "--seed", "2", "--out", str(out),
+            "--fractions", "0.8,0.1,0.1", "--no-progress"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
     research = load_tasks(out)
-    assert research.ids() == [f"gen-2-{i:05d}" for i in range(4)]
-    first = generate_research_task(backend, np.random.default_rng(2), task_id="gen-2-00000")
-    assert research.tasks[0] == first.model_copy(
-        update={"split": split_of("gen-2-00000", 0, (0.8, 0.1, 0.1))}
-    )
-    main(
-        [
-            "shoppingbench",
-            "--src",
-            str(shoppingbench_dir),
-            "--out",
-            str(tmp_path / "s.jsonl"),
-            "--fractions",
-            "0,0,1",
-        ]
-    )
-    shopping = load_tasks(tmp_path / "s.jsonl")
+    assert research.ids() == [f"ua-2-{i:05d}" for i in range(4)]
+    first = generate_task(backend, 2, 0)
+    assert research.tasks[0] == first.model_copy(update={"split": split_of("ua-2-00000", 0, (0.8, 0.1, 0.1))})
+    bad = CliRunner().invoke(app, [*args[:-3], "--fractions", "0.8,0.1", "--no-progress"])
+    assert bad.exit_code == 2 and "--fractions '0.8,0.1': expected three" in bad.output
+    converted = tmp_path / "s.jsonl"
+    args = [
+        "tasks",
+        "shoppingbench",
+        "--src",
+        str(shoppingbench_dir),
+        "--out",
+        str(converted),
+        "--fractions",
+        "0,0,1",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    shopping = load_tasks(converted)
     assert len(shopping) == 900 and {t.split for t in shopping} == {"test"}
+    old = subprocess.run([sys.executable, "-m", "sandbox.tasks", "generate"], capture_output=True, text=True)
+    assert old.returncode == 2 and "replaced by `prgym tasks`" in old.stderr and old.stdout == ""

@@ -21,12 +21,12 @@ from harness.integrations.trl import (
 from harness.policies.scripted import ScriptedPolicy
 from sandbox.env import ProductResearchEnv, shared_backend
 from sandbox.env.per_call import PLAN_TOOL
-from sandbox.tasks.generator import generate_task_set
+from sandbox.tasks.generator import generate_tasks
 
 
 @pytest.fixture(scope="module")
 def tasks(small_snapshot: Path) -> list:
-    return generate_task_set(shared_backend(small_snapshot), 4, seed=21)
+    return generate_tasks(shared_backend(small_snapshot), 4, seed=21)
 
 
 def _trl_tools(env: Any) -> dict[str, Any]:

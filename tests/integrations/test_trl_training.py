@@ -29,7 +29,7 @@ from harness.cli import app  # noqa: E402
 from harness.policies.scripted import ScriptedPolicy  # noqa: E402
 from sandbox.env import ProductResearchEnv, shared_backend  # noqa: E402
 from sandbox.recorder import EpisodeRecorder  # noqa: E402
-from sandbox.tasks.generator import generate_task_set  # noqa: E402
+from sandbox.tasks.generator import generate_tasks  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,7 @@ def _example(name: str) -> ModuleType:
 
 @pytest.fixture(scope="module")
 def tasks(small_snapshot: Path) -> list:
-    return generate_task_set(shared_backend(small_snapshot), 2, seed=5)
+    return generate_tasks(shared_backend(small_snapshot), 2, seed=5)
 
 
 @pytest.fixture(scope="module")

@@ -17,14 +17,14 @@ from verifiers.v1.trace import AgentInfo, Trace, TraceTask  # noqa: E402
 from verifiers.v1.utils.loaders import load_taskset, taskset_class  # noqa: E402
 
 from sandbox.env import ProductResearchEnv, shared_backend  # noqa: E402
-from sandbox.tasks.generator import generate_task_set  # noqa: E402
+from sandbox.tasks.generator import generate_tasks  # noqa: E402
 
 PLAN = "Plan: search the catalog with the budget as a price filter, compare three products, then report."
 
 
 @pytest.fixture(scope="module")
 def task_file(small_snapshot: Path, tmp_path_factory) -> Path:
-    tasks = generate_task_set(shared_backend(small_snapshot), 2, seed=7)
+    tasks = generate_tasks(shared_backend(small_snapshot), 2, seed=7)
     path = tmp_path_factory.mktemp("vf") / "tasks.jsonl"
     path.write_text("".join(t.model_dump_json() + "\n" for t in tasks), encoding="utf-8")
     return path

@@ -24,7 +24,7 @@ from verl.workers.rollout.replica import TokenOutput  # noqa: E402
 from harness.integrations import verl as prgym_verl  # noqa: E402
 from harness.integrations.verl_data import verl_rows, write_verl_dataset  # noqa: E402
 from sandbox.env import ProductResearchEnv, shared_backend  # noqa: E402
-from sandbox.tasks.generator import generate_task_set  # noqa: E402
+from sandbox.tasks.generator import generate_tasks  # noqa: E402
 
 TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
@@ -68,7 +68,7 @@ def call(name: str, **arguments) -> str:
 
 
 def test_prgym_agent_loop_runs_an_episode_with_verl_classes(small_snapshot: Path, tmp_path: Path):
-    tasks = generate_task_set(shared_backend(small_snapshot), 1, seed=7)
+    tasks = generate_tasks(shared_backend(small_snapshot), 1, seed=7)
     task_file = tmp_path / "tasks.jsonl"
     task_file.write_text(tasks[0].model_dump_json() + "\n", encoding="utf-8")
     rows = verl_rows(tasks, small_snapshot, seed=5)

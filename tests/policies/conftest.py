@@ -10,7 +10,7 @@ import pytest
 from harness.testing.openai_server import ScriptedOpenAIServer
 from sandbox.catalog.backend import CatalogBackend
 from sandbox.env import shared_backend
-from sandbox.tasks.generator import generate_task_set
+from sandbox.tasks.generator import generate_tasks
 from sandbox.tasks.models import ResearchTask
 
 
@@ -22,7 +22,7 @@ def backend(small_snapshot: Path) -> CatalogBackend:
 @pytest.fixture(scope="session")
 def research_tasks(backend: CatalogBackend) -> list[ResearchTask]:
     """Twelve tasks generated from the real catalog with a fixed seed."""
-    return generate_task_set(backend, 12, seed=7)
+    return generate_tasks(backend, 12, seed=7)
 
 
 @pytest.fixture

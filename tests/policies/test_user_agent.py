@@ -10,9 +10,11 @@ import typer
 from typer.testing import CliRunner
 
 from harness.cli.tasks import app as tasks_app
-from harness.user_agent import draw_history, generate_user_tasks, infer_persona
 from sandbox.catalog.search import category_prefixes, normalize_key
-from sandbox.tasks.generator import feasible_products
+from sandbox.tasks.feasibility import feasible_products
+from sandbox.tasks.generator import generate_tasks
+from sandbox.tasks.history import draw_history
+from sandbox.tasks.persona import infer_persona
 from sandbox.tasks.taskset import TaskSet
 
 
@@ -37,10 +39,10 @@ def test_histories_are_coherent(backend) -> None:
 
 
 def test_tasks_are_valid_feasible_and_deterministic(backend) -> None:
-    tasks = generate_user_tasks(backend, 10, seed=3)
-    again = generate_user_tasks(backend, 10, seed=3)
+    tasks = generate_tasks(backend, 10, seed=3)
+    again = generate_tasks(backend, 10, seed=3)
     assert [t.model_dump_json() for t in tasks] == [t.model_dump_json() for t in again]
-    other = generate_user_tasks(backend, 3, seed=4)
+    other = generate_tasks(backend, 3, seed=4)
     assert [t.query for t in other] != [t.query for t in tasks[:3]]
     for task in tasks:
         dims = task.rubric.dimensions

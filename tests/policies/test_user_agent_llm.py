@@ -16,9 +16,13 @@ from typer.testing import CliRunner
 from harness.cli.tasks import app as tasks_app
 from harness.llm import LLMClient
 from harness.testing.openai_server import Reply
-from harness.user_agent import draw_history, generate_llm_tasks, generate_user_task, infer_persona, write_task
-from sandbox.tasks.generator import feasible_products
+from harness.user_agent import LLMTaskWriter
+from sandbox.tasks.feasibility import feasible_products
+from sandbox.tasks.generator import agenerate_tasks, generate_task
+from sandbox.tasks.history import TaskDraw, draw_history
+from sandbox.tasks.persona import infer_persona
 from sandbox.tasks.taskset import TaskSet
+from sandbox.tasks.template_writer import write_task
 
 SEED = 5
 QUERY = "I keep buying these; find me another good one within my budget and compare at least 3 options."
@@ -28,7 +32,7 @@ def _valid_reply(backend: Any, index: int = 0) -> dict[str, Any]:
     """A task the model could write for task ``index``'s first history: feasible constraints, a valid rubric."""
     rng = np.random.default_rng([SEED, index])
     history = draw_history(backend, rng)
-    template = write_task(backend, history, infer_persona(history), rng, task_id="x")
+    template = write_task(TaskDraw(backend, history, infer_persona(history), rng, "x"))
     return {
         "query": QUERY,
         "persona": {"description": "a careful repeat buyer", "preferences": ["value for money"]},
@@ -41,7 +45,8 @@ def _valid_reply(backend: Any, index: int = 0) -> dict[str, Any]:
 def _generate(server: Any, backend: Any, n: int = 1, **kwargs: Any) -> list[Any]:
     async def go() -> list[Any]:
         async with LLMClient(llm_config(server)) as client:
-            return await generate_llm_tasks(client, backend, n, SEED, **kwargs)
+            writer = LLMTaskWriter(client, max_attempts=kwargs.pop("max_attempts", 3))
+            return await agenerate_tasks(backend, n, SEED, writer=writer, **kwargs)
 
     return asyncio.run(go())
 
@@ -118,7 +123,7 @@ def test_always_malformed_falls_back_to_the_template(backend, llm_server, spoil,
     assert len(llm_server.chat_requests()) == 3
     assert task.meta["writer"] == "template-fallback" and task.meta["llm_attempts"] == 3
     assert reason in task.meta["fallback_reason"]
-    template = generate_user_task(backend, SEED, 0)  # the same history, written by the template
+    template = generate_task(backend, SEED, 0)  # the same history, written by the template
     assert task.query == template.query and task.constraints == template.constraints
 
 

@@ -27,7 +27,7 @@ from harness.supervision import LLMSupervisor
 from sandbox.env import ProductResearchEnv, shared_backend
 from sandbox.env.actions import parse_action
 from sandbox.recorder import read_traces
-from sandbox.tasks.generator import generate_task_set
+from sandbox.tasks.generator import generate_tasks
 from sandbox.tasks.taskset import TaskSet
 
 URL = os.environ.get("PRGYM_REAL_LLM_URL", "")
@@ -55,7 +55,7 @@ def _app() -> typer.Typer:
 
 @pytest.fixture(scope="module")
 def tasks(small_snapshot: Path) -> list:
-    return list(generate_task_set(shared_backend(small_snapshot), 3, seed=11))
+    return list(generate_tasks(shared_backend(small_snapshot), 3, seed=11))
 
 
 def _records(out: Path) -> list[dict]:

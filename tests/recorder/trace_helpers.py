@@ -3,8 +3,9 @@ recorder and distill tests; the distill conftest puts this folder on ``sys.path`
 
 Each episode: a plan that misses the hard constraints (critique), a complete plan, a filtered search, a visit of
 the top three hits, a report stating a wrong price for the first product (critique quoting the catalog price),
-then the corrected report (accepted, except for seed 1, whose products miss a must-have term: that episode
-stays open and is written unfinished when the next one starts). Usage is noted per turn as a policy would.
+then the corrected report (accepted, except for seed :data:`UNFINISHED_SEED`, whose corrected report compares only
+two products, fewer than the task asks for: that episode stays open and is written unfinished when the next one
+starts). Usage is noted per turn as a policy would.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sandbox.tasks.models import format_money
 
 VAGUE_PLAN = "Plan: search the catalog and compare a few products, then recommend the best one."
 SEEDS = (0, 1, 2, 3)
+UNFINISHED_SEED = 1
 
 
 def full_plan(task: dict[str, Any]) -> str:
@@ -92,7 +94,8 @@ def critique_episode(env: EpisodeRecorder, seed: int) -> dict[str, Any]:
     wrong = [dict(r) for r in records]
     wrong[0]["price"] = round(float(wrong[0]["price"]) * 1.5 + 1, 2)
     env.step({"name": "submit_report", "arguments": {"report": report(task, wrong)}})
-    *_, terminated, _, _ = env.step({"name": "submit_report", "arguments": {"report": report(task, records)}})
+    corrected = report(task, records[:2] if seed == UNFINISHED_SEED else records)
+    *_, terminated, _, _ = env.step({"name": "submit_report", "arguments": {"report": corrected}})
     return {
         "accepted": terminated,
         "task": task,

@@ -12,13 +12,13 @@ pytest.importorskip("openenv", reason="the serve extra (pip install prgym[serve]
 from server_helpers import ServerProcess  # noqa: E402
 
 from sandbox.env import shared_backend  # noqa: E402
-from sandbox.tasks.generator import generate_task_set  # noqa: E402
+from sandbox.tasks.generator import generate_tasks  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def server_tasks(small_snapshot: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Six research tasks generated from the real catalog, as a task file the server and the client read."""
-    tasks = generate_task_set(shared_backend(small_snapshot), 6, seed=7)
+    tasks = generate_tasks(shared_backend(small_snapshot), 6, seed=7)
     path = tmp_path_factory.mktemp("server-tasks") / "tasks.jsonl"
     path.write_text("".join(t.model_dump_json() + "\n" for t in tasks), encoding="utf-8")
     return path

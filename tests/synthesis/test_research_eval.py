@@ -15,8 +15,8 @@ from harness.cli import app
 from harness.eval import suites
 from harness.eval.research import pick_reference_reports, rubric_score
 from harness.testing.openai_server import RecordedRequest, Reply, ScriptedOpenAIServer
-from harness.user_agent import generate_user_tasks
 from sandbox.catalog.lexical import TantivyBackend
+from sandbox.tasks.generator import generate_tasks
 from sandbox.tasks.models import Rubric
 from sandbox.tasks.taskset import TaskSet
 
@@ -73,9 +73,7 @@ def test_research_v2_is_frozen_and_rebuilds_byte_identically(small_snapshot: Pat
     config = suites.load_suite("research-v2")
     assert config.kind == "research" and config.checksum
     backend = TantivyBackend(small_snapshot)  # the same presets as research-v2, so the same snapshot
-    tasks = generate_user_tasks(
-        backend, config.counts["research"], config.seed, min_products=config.min_products
-    )
+    tasks = generate_tasks(backend, config.counts["research"], config.seed, min_products=config.min_products)
     path = TaskSet(tasks).save(tmp_path / "tasks.jsonl")
     assert hashlib.sha256(path.read_bytes()).hexdigest() == config.checksum
 

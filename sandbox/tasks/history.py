@@ -8,8 +8,9 @@ shopping session, and a task written from it is grounded in products the catalog
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -18,7 +19,10 @@ from sandbox.catalog.backend import CatalogBackend
 from sandbox.catalog.product import Product
 from sandbox.catalog.search import SearchFilters, SearchRequest
 from sandbox.errors import UserError
-from sandbox.tasks.generator import random_product
+from sandbox.tasks.feasibility import deepest_category, random_product
+
+if TYPE_CHECKING:
+    from sandbox.tasks.persona import InferredPersona
 
 BAND_LOW, BAND_HIGH = 0.5, 1.6
 MIN_POOL = 8
@@ -52,20 +56,6 @@ class BehaviourHistory(BaseModel):
         return [i.brand for i in self.items if i.brand]
 
 
-def _count(backend: CatalogBackend, filters: SearchFilters) -> int:
-    return backend.search(SearchRequest(query="", filters=filters, page_size=1)).total
-
-
-def _category(backend: CatalogBackend, product: Product, need: int) -> str | None:
-    path = list(product.category_path)
-    while path:
-        category = " > ".join(path)
-        if _count(backend, SearchFilters(category=category)) >= need:
-            return category
-        path.pop()
-    return None
-
-
 TOO_SMALL_HINT = "use a larger, priced and categorised catalog, e.g. `prgym catalog build --preset bestbuy --out snapshots/small`"
 
 
@@ -96,7 +86,7 @@ def draw_history(
         anchor = random_product(backend, rng)
         if anchor is None or anchor.price is None or anchor.price <= 0 or not anchor.category_path:
             continue
-        category = _category(backend, anchor, need=MIN_POOL * 2)
+        category = deepest_category(backend, anchor, need=MIN_POOL * 2)
         if category is None:
             continue
         price = float(anchor.price)
@@ -140,3 +130,16 @@ def draw_history(
         f"shared by at least {MIN_POOL * 2} products, {MIN_POOL} of them in the anchor's price band",
         hint=TOO_SMALL_HINT,
     )
+
+
+@dataclass(frozen=True)
+class TaskDraw:
+    """What the generator hands a writer for one task: the catalog, the drawn history and its persona, the
+    task's own generator (a writer may draw from it; the template's weights do) and the task's id."""
+
+    backend: CatalogBackend
+    history: BehaviourHistory
+    persona: InferredPersona
+    rng: np.random.Generator
+    task_id: str
+    min_products: int = 3

@@ -1,10 +1,10 @@
-"""The offline (template) user agent: history -> persona -> research task with hard constraints and a rubric.
+"""The template writer (offline, the generator's default): history + persona -> task with constraints and a rubric.
 
 The budget follows the persona's price sensitivity above the history's typical price; the category is the
 history's; a brand-loyal persona asks for its brand. Every constraint set is checked against the catalog (at
-least ``min_products`` + 1 feasible products, via ``sandbox.tasks.generator.feasible_products``), widening the
-budget or dropping the brand when needed. The rubric has the four RACE dimensions with seeded weights summing to
-1 and weighted criteria derived from the persona.
+least ``min_products`` + 1 feasible products, via :func:`sandbox.tasks.feasibility.feasible_products`), widening
+the budget or dropping the brand when needed. The rubric has the four RACE dimensions with seeded weights summing
+to 1 and weighted criteria derived from the persona.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from decimal import Decimal
 
 import numpy as np
 
-from harness.user_agent.history import BehaviourHistory
-from harness.user_agent.persona import InferredPersona
 from sandbox.catalog.backend import CatalogBackend
-from sandbox.tasks.generator import feasible_products, nice_budget
+from sandbox.tasks.feasibility import feasible_products, nice_budget
+from sandbox.tasks.history import BehaviourHistory, TaskDraw
 from sandbox.tasks.models import (
     HardConstraints,
     Persona,
@@ -26,6 +25,7 @@ from sandbox.tasks.models import (
     RubricDimension,
     format_money,
 )
+from sandbox.tasks.persona import InferredPersona
 
 _BUDGET_FACTOR = {"budget": 1.05, "mid-range": 1.25, "premium": 1.5}
 _TEMPLATES = (
@@ -146,16 +146,10 @@ def feasible_constraints(
     raise TaskInfeasible(f"fewer than {min_products + 1} feasible products in {history.category!r}")
 
 
-def write_task(
-    backend: CatalogBackend,
-    history: BehaviourHistory,
-    persona: InferredPersona,
-    rng: np.random.Generator,
-    *,
-    task_id: str,
-    min_products: int = 3,
-) -> ResearchTask:
-    """The offline user agent's task for ``history`` (raises :class:`TaskInfeasible` when none fits)."""
+def write_task(draw: TaskDraw) -> ResearchTask:
+    """The offline user agent's task for ``draw.history`` (raises :class:`TaskInfeasible` when none fits)."""
+    backend, history, persona, rng = draw.backend, draw.history, draw.persona, draw.rng
+    min_products = draw.min_products
     constraints = feasible_constraints(backend, history, persona, min_products)
     leaf = constraints.category_leaf or history.category
     things = leaf if leaf.lower().endswith("s") else f"{leaf} products"
@@ -171,7 +165,7 @@ def write_task(
         n=min_products,
     )
     return ResearchTask(
-        task_id=task_id,
+        task_id=draw.task_id,
         query=query,
         persona=Persona(description=persona.description, preferences=persona.preferences),
         constraints=constraints,
@@ -184,3 +178,13 @@ def write_task(
             "snapshot": getattr(backend, "snapshot_id", None),
         },
     )
+
+
+class TemplateTaskWriter:
+    """The offline writer as a generator strategy (:class:`sandbox.tasks.generator.TaskWriter`): fixed phrases
+    filled from the history and persona, deterministic given the task's generator."""
+
+    name = "template"
+
+    def write(self, draw: TaskDraw) -> ResearchTask:
+        return write_task(draw)

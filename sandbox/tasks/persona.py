@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from harness.user_agent.history import BehaviourHistory
+from sandbox.tasks.history import BehaviourHistory
 
 PriceSensitivity = Literal["budget", "mid-range", "premium"]
 
