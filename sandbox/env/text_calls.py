@@ -28,7 +28,11 @@ A JSON call is an object with a string ``name`` and ``arguments`` / ``parameters
 
 Markup that clearly announces a call (``<tool_call>``, ``[TOOL_CALLS]``, ``<|python_tag|>``, a ``tool_code``
 fence) but does not parse becomes an error entry the env answers, so the model learns its call was malformed;
-JSON that merely appears in prose (a fenced example, an object without ``name``) stays prose.
+so does broken JSON that begins like a call (``{"name": "...", "arguments": ...``, :data:`CALL_START`) in a
+``json`` fence or at the start of a line: small models write ``"price_max": 50 USD`` or run into ``max_tokens``
+mid-call, and "no tool was called" would hide why. The error names the JSON fault, or says the JSON ends early.
+JSON that merely appears in prose (a fenced example, an object without ``name``) stays prose, and so does text
+after a complete call (models keep writing after their call).
 
 Work is linear in the text: fences and markers are found with ``str.find`` from where the last search ended,
 at most :data:`MAX_CALLS` calls are read, Python blocks over :data:`MAX_CODE_CHARS` are not parsed.
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -56,6 +61,8 @@ END_TOKENS = ("<|eom_id|>", "<|eot_id|>", "<|end_of_text|>", "</s>", "<end_of_tu
 FENCE = "```"
 CODE_FENCES = frozenset({"tool_code", "tool_call", "tool_calls", "python", "py"})
 JSON_FENCES = frozenset({"json", ""})
+CALL_START = re.compile(r'\[?\s*\{\s*"name"\s*:\s*"([^"\\\n]{1,64})"\s*,\s*"(?:arguments|parameters)"\s*:')
+"""How a JSON call written by a model begins: broken JSON that begins so is a failed call, not prose."""
 
 
 @dataclass
@@ -168,12 +175,21 @@ def _hermes(text: str, limit: int) -> TextCalls | None:
     return TextCalls("hermes", entries, count, rest, scanned)
 
 
+def json_fault(exc: json.JSONDecodeError | RecursionError, text: str) -> str:
+    """What is wrong with JSON ``text``: where it breaks, or that it ends early (a reply cut at max_tokens)."""
+    if isinstance(exc, RecursionError):
+        return "not valid JSON (nested too deeply)"
+    if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):  # no closing quote after
+        return "incomplete JSON (the text ends inside it: cut off by max_tokens?)"
+    return f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+
+
 def _json_entry(body: str, where: str) -> TextEntry:
     """One call from JSON text that was announced as a call (an error entry when it is not one)."""
     try:
         value = json.loads(body)
-    except (json.JSONDecodeError, RecursionError):
-        return TextEntry(error=f"{where} is not valid JSON")
+    except (json.JSONDecodeError, RecursionError) as exc:
+        return TextEntry(error=f"{where} is {json_fault(exc, body)}")
     if isinstance(value, Mapping) and "name" in value and not isinstance(value.get("function"), Mapping):
         return TextEntry(call=dict(value))  # the env names what is wrong with it (no name, bad arguments)
     call = json_call(value)
@@ -225,11 +241,11 @@ def _mistral(text: str, limit: int) -> TextCalls | None:
 
 
 def _decode_prefix(text: str) -> tuple[Any, str | None]:
-    """The JSON value at the start of ``text`` (trailing text ignored), or an error description."""
+    """The JSON value at the start of ``text`` (trailing text ignored), or what is wrong with it."""
     try:
         value, _ = json.JSONDecoder().raw_decode(text)
-    except (json.JSONDecodeError, RecursionError):
-        return None, "not valid JSON"
+    except (json.JSONDecodeError, RecursionError) as exc:
+        return None, json_fault(exc, text)
     return value, None
 
 
@@ -250,12 +266,16 @@ def _python_tag(text: str, limit: int) -> TextCalls | None:
     if body.startswith(("{", "[")):
         calls: list[dict[str, Any]] = []
         for position, chunk in enumerate(_split_json_objects(body), 1):
+            if calls and not chunk.startswith(("{", "[")):
+                prose = f"{prose}\n{chunk}" if prose.strip() else chunk  # text after the calls
+                break
             decoded, error = _decode_prefix(chunk)
             found = None if error else _json_calls(decoded)
             if found is None:
+                what = error or "not a JSON call object"
                 return TextCalls(
                     "python_tag",
-                    [TextEntry(error=f"<|python_tag|> call {position} is not a JSON call object")],
+                    [TextEntry(error=f"<|python_tag|> call {position} is {what}")],
                     1,
                     prose,
                     len(text),
@@ -310,7 +330,7 @@ def _fenced(text: str, limit: int) -> TextCalls | None:
         pos = scanned
         span = (start, end + len(FENCE))
         if label in CODE_FENCES:
-            found = _json_in_block(body) if body.startswith(("{", "[")) else None
+            found = _json_in_block(body)[0] if body.startswith(("{", "[")) else None
             if found is not None:
                 entries, n = _entries(found, limit), len(found)
             else:
@@ -321,11 +341,15 @@ def _fenced(text: str, limit: int) -> TextCalls | None:
             code.extend(entries)
             code_spans.append(span)
         elif label in JSON_FENCES:
-            found = _json_in_block(body)
-            if found is None:
+            found, broken = _json_in_block(body, f"```{label} block {len(json_spans) + 1}")
+            if broken is not None:
+                json_count += 1
+                blocks.append(broken)
+            elif found is not None:
+                json_count += len(found)
+                blocks.extend(_entries(found, limit))
+            else:
                 continue
-            json_count += len(found)
-            blocks.extend(_entries(found, limit))
             json_spans.append(span)
     if code_count:
         return TextCalls("tool_code", code[:limit], code_count, _cut(text, code_spans), scanned)
@@ -334,12 +358,23 @@ def _fenced(text: str, limit: int) -> TextCalls | None:
     return None
 
 
-def _json_in_block(body: str) -> list[dict[str, Any]] | None:
+def _json_in_block(body: str, where: str = "") -> tuple[list[dict[str, Any]] | None, TextEntry | None]:
+    """``(calls, None)``; ``(None, error entry)`` for broken JSON that begins like a call; ``(None, None)``."""
     try:
         value = json.loads(body)
-    except (json.JSONDecodeError, RecursionError):
+    except (json.JSONDecodeError, RecursionError) as exc:
+        return None, _broken_call(body, 0, exc, where)
+    return _json_calls(value), None
+
+
+def _broken_call(
+    text: str, start: int, exc: json.JSONDecodeError | RecursionError, where: str
+) -> TextEntry | None:
+    """The error entry for JSON at ``text[start:]`` that begins like a call but does not decode, else ``None``."""
+    match = CALL_START.match(text, start)
+    if match is None:
         return None
-    return _json_calls(value)
+    return TextEntry(error=f'{where}: the JSON call to "{match[1]}" is {json_fault(exc, text)}')
 
 
 def _cut(text: str, spans: list[tuple[int, int]]) -> str:
@@ -354,9 +389,10 @@ def _cut(text: str, spans: list[tuple[int, int]]) -> str:
 def _bare_json(text: str, limit: int) -> TextCalls | None:
     """JSON call objects (or one list of them) starting a line; prose around them is kept as the rest."""
     decoder = json.JSONDecoder()
-    calls: list[dict[str, Any]] = []
+    entries: list[TextEntry] = []
     spans: list[tuple[int, int]] = []
-    pos = tries = 0
+    pos = tries = count = 0
+    line, counted = 1, 0  # the line number of offset ``counted``
     while pos < len(text) and tries < 2 * MAX_CALLS:
         line_end = text.find("\n", pos)
         line_end = len(text) if line_end < 0 else line_end
@@ -365,19 +401,26 @@ def _bare_json(text: str, limit: int) -> TextCalls | None:
             tries += 1
             try:
                 value, end = decoder.raw_decode(text, start)
-            except (json.JSONDecodeError, RecursionError):
+            except (json.JSONDecodeError, RecursionError) as exc:
+                line, counted = line + text.count("\n", counted, start), start
+                broken = _broken_call(text, start, exc, f"line {line}")
+                if broken is not None:
+                    count += 1
+                    if len(entries) < limit:
+                        entries.append(broken)
                 pos = line_end + 1
                 continue
             found = _json_calls(value)
             if found:
-                calls.extend(found)
+                count += len(found)
+                entries.extend(_entries(found, limit - len(entries)))
                 spans.append((start, end))
             pos = max(end, line_end + 1) if not found else end
             continue
         pos = line_end + 1
-    if not calls:
+    if not count:
         return None
-    return TextCalls("json", _entries(calls, limit), len(calls), _cut(text, spans), len(text))
+    return TextCalls("json", entries, count, _cut(text, spans), len(text))
 
 
 # -- Python calls -------------------------------------------------------------------------------------------------
@@ -431,6 +474,8 @@ def _python_call(node: ast.expr, where: str) -> TextEntry:
     for keyword in node.keywords:
         if keyword.arg is None:
             return TextEntry(error=f"{where}: {name}(**...) is not supported; name each argument")
+        if keyword.arg in arguments:  # ast accepts f(a=1, a=2); Python refuses to compile it
+            return TextEntry(error=f"{where}: argument {keyword.arg} of {name} is given twice")
         try:
             arguments[keyword.arg] = _literal(keyword.value)
         except ValueError:

@@ -4,8 +4,8 @@ in the episode.
 
 Sources of the texts: the forms are written as the model families' chat-template documentation shows them
 (Hermes/Qwen ``<tool_call>``, Llama 3.1 ``<|python_tag|>``, Mistral ``[TOOL_CALLS]`` v3 and v11, Gemma's
-```` ```tool_code ```` prompt convention), since none of those models is installable here; replies of the one real
-model that is (Gemma 3 270M under llama-cpp-python) are exercised in tests/real_llm.
+```` ```tool_code ```` prompt convention), since none of those models is installable here; real replies of the one
+model that is (Gemma 3 270M under llama-cpp-python, asked for each form) are in tests/env/test_real_text_calls.py.
 """
 
 from __future__ import annotations
@@ -145,12 +145,52 @@ def test_announced_but_malformed_calls_are_answered_as_errors(text: str, fragmen
         '{"name": "Kettle X", "price": 30}',  # a product, not a call: it has no arguments
         "Results {name: kettle} look good.",
         "```\nunclosed fence",
+        '{"name": "Kettle X", "price": 30',  # broken data, not a call: no arguments after the name
+        '```json\n{"name": "Kettle X", "price": }\n```',
     ],
 )
 def test_prose_and_data_are_not_calls(text: str) -> None:
     assert find_text_calls(text) is None
     parsed = parse_action(_message(text), step=1)
     assert parsed.calls == [] and parsed.text_call_format is None and parsed.content == text
+
+
+@pytest.mark.parametrize(
+    ("text", "form", "error"),
+    [
+        (
+            'Here:\n{"name": "calculate", "arguments": {"expression": 2 * 3}}',
+            "json",
+            "line 2: the JSON call to \"calculate\" is not valid JSON (Expecting ',' delimiter at line 2 column 53)",
+        ),
+        (
+            '```json\n[{"name": "calculate", "parameters": {"expression": "1',
+            "json",  # an unclosed fence is no block, but its second line starts a (cut) JSON call
+            'line 2: the JSON call to "calculate" is incomplete JSON (the text ends inside it: cut off by max_tokens?)',
+        ),
+        (
+            '```json\n{"name": "calculate", "parameters": {"expression": "1"\n```',
+            "json_block",
+            '```json block 1: the JSON call to "calculate" is incomplete JSON '
+            "(the text ends inside it: cut off by max_tokens?)",
+        ),
+        (
+            '<|python_tag|>{"name": "calculate", "parameters": {"expression": "1+1"}}\nDone, I think.',
+            "python_tag",
+            None,
+        ),
+    ],
+)
+def test_broken_json_calls_are_errors_and_text_after_a_call_is_prose(text: str, form, error) -> None:
+    parsed = parse_action(_message(text), step=1)
+    assert parsed.text_call_format == form
+    if form is None:
+        assert parsed.calls == []
+    elif error is None:
+        assert [(c.name, c.arguments) for c in parsed.calls] == [("calculate", {"expression": "1+1"})]
+        assert parsed.content == "Done, I think."
+    else:
+        assert [(c.name, c.error) for c in parsed.calls] == [("(invalid)", error)]
 
 
 def test_tool_calls_field_wins_over_text() -> None:
