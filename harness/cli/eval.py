@@ -468,9 +468,12 @@ def build(
     from sandbox.tasks.synthesis import SynthesisConfig
 
     config = load_suite(name)
-    data = data_dir or Path(os.environ.get(DATA_DIR_ENV, "").strip() or Path("..") / "shared" / "data")
+    # --data-dir, then PRGYM_DATA_DIR, then ../shared/data; a missing folder is named by where it came from.
+    env = os.environ.get(DATA_DIR_ENV, "").strip()
+    data = data_dir or (Path(env).expanduser() if env else Path("..") / "shared" / "data")
     if not data.is_dir():
-        raise UserError(f"--data-dir {data}: no such directory", hint="point it at the shared data folder")
+        named = "--data-dir" if data_dir else (DATA_DIR_ENV if env else "the default data folder")
+        raise UserError(f"{named} {data}: no such directory", hint="point it at the shared data folder")
     catalog = out / "catalog"
     if catalog.exists():
         shutil.rmtree(catalog)

@@ -145,3 +145,22 @@ def test_a_mixed_run_is_on_both_leaderboards_with_shopping_figures_over_shopping
     assert research_board([run])[2].startswith(
         "| p | mixed.jsonl | cat-01234567 | 1 | 2 | 0.900 | 1.000 | 4.00"
     )
+
+
+def test_bench_build_reads_the_data_folder_prgym_data_dir_names(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Like every data reader (issue 15): --data-dir, then PRGYM_DATA_DIR, then ../shared/data."""
+    monkeypatch.setattr(suites, "SUITES_DIR", tmp_path)
+    config = {"name": "tiny", "version": 1, "presets": ["webmall"], "seed": 1,
+              "counts": {"product": 2, "shop": 1, "voucher": 1}, "checksum": None}  # fmt: skip
+    (tmp_path / "tiny.json").write_text(json.dumps(config))
+    monkeypatch.chdir(tmp_path)  # no ../shared/data here
+    args = ["bench", "build", "tiny", "--no-progress", "--out"]
+    monkeypatch.setenv("PRGYM_DATA_DIR", str(tmp_path / "nowhere"))
+    missing = CliRunner().invoke(app, [*args, str(tmp_path / "a")])
+    assert missing.exit_code == 2 and "PRGYM_DATA_DIR" in missing.output and "nowhere" in missing.output
+    monkeypatch.setenv("PRGYM_DATA_DIR", str(shared_data))
+    built = CliRunner().invoke(app, [*args, str(tmp_path / "b")])
+    assert built.exit_code == 0, built.output
+    assert (tmp_path / "b" / "suite.json").is_file()
