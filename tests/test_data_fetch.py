@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 import platformdirs
 import pytest
+from data_copies import make_writable, read_only_copy
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
@@ -159,21 +160,6 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     monkeypatch.delenv("PRGYM_DATA_MIRROR", raising=False)
     monkeypatch.setenv("PRGYM_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.setattr(datahome, "_MEMORY_STATE", {})
-
-
-def _read_only_copy(src: Path, dest: Path) -> Path:
-    """A copy of the shared data with every directory and file read-only (what a shared mount looks like)."""
-    shutil.copytree(src, dest)
-    for path in sorted(dest.rglob("*"), reverse=True):
-        path.chmod(0o555 if path.is_dir() else 0o444)
-    dest.chmod(0o555)
-    return dest
-
-
-def _make_writable(root: Path) -> None:
-    root.chmod(0o755)
-    for path in root.rglob("*"):
-        path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def _closed_port() -> int:
@@ -423,7 +409,7 @@ def test_corrupt_local_file_is_replaced(server: ServerControl, tmp_path: Path) -
 def test_existing_data_dir_is_used_without_any_request(
     shared_data: Path, server: ServerControl, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    copy = _read_only_copy(shared_data, tmp_path / "shared-ro")
+    copy = read_only_copy(shared_data, tmp_path / "shared-ro")
     try:
         monkeypatch.setenv("PRGYM_DATA_DIR", str(copy))
         assert ensure_datasets("all", mirror=server.url, **QUIET) == copy
@@ -431,7 +417,7 @@ def test_existing_data_dir_is_used_without_any_request(
         assert not (copy / STATE_FILE).exists(), "a read-only copy must not be written to"
         assert _parts(copy) == []
     finally:
-        _make_writable(copy)
+        make_writable(copy)
 
 
 def test_a_writable_data_folder_is_never_written_to(server: ServerControl, tmp_path: Path) -> None:
