@@ -37,6 +37,7 @@ import time
 import zlib
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from derive_catalog import derived_products  # noqa: E402
+from retrieval_backends import (  # noqa: E402
+    BASELINE,
+    DEFAULT_BACKENDS,
+    QUICK_BACKENDS,
+    EncoderSetup,
+    FusionChoice,
+    best_setup,
+    choose_fusion,
+    default_setup,
+    parse_setups,
+    targets,
+)
 
 from catalog_loader.build import write_snapshot  # noqa: E402
 from catalog_loader.load import iter_sources  # noqa: E402
@@ -63,6 +76,7 @@ from sandbox.catalog.dense import (  # noqa: E402
     resolve_model,
 )
 from sandbox.catalog.dense.embedding_cache import EmbeddingCache, text_keys, write_cache  # noqa: E402
+from sandbox.catalog.dense.encoders import EncoderBackend  # noqa: E402
 from sandbox.catalog.dense.fusion import fuse, rrf  # noqa: E402
 from sandbox.catalog.dense.manifest import DENSE_DIRNAME, cache_model_key  # noqa: E402
 from sandbox.catalog.product import Product  # noqa: E402
@@ -70,7 +84,7 @@ from sandbox.catalog.search import SearchFilters, SearchMode, SearchRequest  # n
 from sandbox.catalog.snapshot import Snapshot  # noqa: E402
 
 console = Console(stderr=True)
-out = Console()
+out = Console() if sys.stdout.isatty() else Console(width=200)  # piped tables stay unwrapped
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
 DEFAULT_WORK = REPO / "benchmarks" / ".cache" / "retrieval_quality"
@@ -79,6 +93,7 @@ DERIVED_NOISE = (
     0.02  # per-dimension std of the noise added to a derived product's vector (cos to source ~0.93)
 )
 SEED = 0
+QUICK_QUERIES, QUICK_FILL = 150, 3000  # --quick: judged queries sampled, and unjudged titles added to theirs
 
 
 # -- helpers --------------------------------------------------------------------------------------------------------
@@ -121,8 +136,8 @@ def copy_cache(snapshot_dir: Path, cache_dir: Path) -> None:
         shutil.copy2(snapshot_dir / DENSE_DIRNAME / name, cache_dir / name)
 
 
-def has_dense(snapshot_dir: Path, count: int | None = None) -> bool:
-    """A snapshot of ``count`` products whose dense index was built with today's default index parameters.
+def has_dense(snapshot_dir: Path, count: int | None = None, model_key: str | None = None) -> bool:
+    """A snapshot of ``count`` products embedded under ``model_key`` with today's default index parameters.
 
     When only the index parameters differ, the index is rebuilt in place from the snapshot's own vectors.
     """
@@ -132,6 +147,8 @@ def has_dense(snapshot_dir: Path, count: int | None = None) -> bool:
     except (FileNotFoundError, ValueError, RuntimeError):
         return False
     if count is not None and manifest.count != count:
+        return False
+    if model_key is not None and manifest.model_key != model_key:
         return False
     config = DenseConfig()
     wanted = (config.hnsw_m, config.hnsw_ef_construction, config.hnsw_ef_search)
@@ -161,7 +178,7 @@ def ensure_snapshot(
     *extra: Path,
 ) -> Path:
     """A snapshot of ``products`` with a dense index, reusing whatever was built or encoded before."""
-    if has_dense(directory, len(products)):
+    if has_dense(directory, len(products), embedder.cache_key):
         return directory
     console.print(f"[bold]building snapshot[/] {directory.name}: {len(products):,} products")
     write_snapshot(products, directory, show_progress=True)
@@ -207,12 +224,14 @@ def write_derived_vectors(
 # -- measurements ---------------------------------------------------------------------------------------------------
 
 
-def rank_modes(backend: HybridBackend, queries: Sequence[str]) -> dict[str, dict[str, list[str]]]:
+def rank_modes(
+    backend: HybridBackend, queries: Sequence[str], modes: Sequence[SearchMode] = MODES
+) -> dict[str, dict[str, list[str]]]:
     """Top 50 product ids per query for every mode, through the backend's public search."""
-    ranked: dict[str, dict[str, list[str]]] = {m.value: {} for m in MODES}
+    ranked: dict[str, dict[str, list[str]]] = {m.value: {} for m in modes}
     with console.status("ranking") as status:
         for i, q in enumerate(queries):
-            for mode in MODES:
+            for mode in modes:
                 hits = backend.search(SearchRequest(query=q, mode=mode, page_size=50)).hits
                 ranked[mode.value][q] = [h.product_id for h in hits]
             if i % 200 == 0:
@@ -251,11 +270,16 @@ def fused_rankings(
 
 
 def tune(
-    backend: HybridBackend, relevant: dict[str, set[str]], tune_queries: list[str], report_queries: list[str]
+    backend: HybridBackend,
+    relevant: dict[str, set[str]],
+    tune_queries: list[str],
+    report_queries: list[str],
+    candidates: dict[str, tuple] | None = None,
 ) -> list[tuple[str, float, float, float, float]]:
     """Fusion grid: recall on the tuning half (what chooses) and on the held-out half (what is reported)."""
     depth = backend.config.depth
-    candidates = fusion_candidates(backend, tune_queries + report_queries, depth)
+    if candidates is None:
+        candidates = fusion_candidates(backend, tune_queries + report_queries, depth)
     grid: list[DenseSearchConfig] = [
         DenseSearchConfig(fusion=FusionMethod.weighted, dense_weight=w, depth=depth)
         for w in (0.3, 0.4, 0.5, 0.55, 0.6, 0.7)
@@ -320,12 +344,28 @@ def measure_encode(embedder: Embedder, texts: list[str]) -> float:
     return len(texts) / (time.perf_counter() - started)
 
 
+def measure_query_encode(embedder: Embedder, queries: Sequence[str]) -> tuple[float, float]:
+    """p50/p99 ms of encoding one query (cache cleared before each, so every one is a real forward pass)."""
+    for q in queries[:10]:
+        embedder.encode_query(q)
+    times = []
+    for q in queries:
+        embedder.clear_query_cache()
+        started = time.perf_counter()
+        embedder.encode_query(q)
+        times.append(time.perf_counter() - started)
+    return ms_percentiles(times)
+
+
 def measure_latency(
-    backend: HybridBackend, queries: Sequence[str], filters: SearchFilters | None = None
+    backend: HybridBackend,
+    queries: Sequence[str],
+    filters: SearchFilters | None = None,
+    modes: Sequence[SearchMode] = MODES,
 ) -> dict[str, tuple[float, float]]:
     """p50/p99 ms per mode of one search (page of 10) with the query embedding computed inside the timing."""
     figures = {}
-    for mode in MODES:
+    for mode in modes:
         for q in queries[:10]:
             backend.search(SearchRequest(query=q, mode=mode))
         times = []
@@ -342,16 +382,30 @@ def measure_latency(
 # -- runs -----------------------------------------------------------------------------------------------------------
 
 
+@dataclass
+class Labels:
+    """The judged queries and catalog one run measures on, shared by every encoder configuration."""
+
+    products: list[Product]
+    relevant: dict[str, set[str]]
+    queries: list[str]
+    tune_queries: list[str]
+    report_queries: list[str]
+    ranked: dict[str, dict[str, list[str]]]  # the torch baseline's rankings through search()
+    candidates: dict[str, tuple]  # the torch baseline's fusion candidates, reused for its configuration
+    fusion_rows: list[tuple[str, float, float, float, float]] | None = None
+
+
 def run_quality(
     args: argparse.Namespace, work: Path, embedder: Embedder
-) -> tuple[dict, HybridBackend, list[str]]:
+) -> tuple[dict, HybridBackend, Labels]:
     relevant_all = load_labels(args.data / "homedepot" / "labels_dev.csv")
     products = homedepot_products(args.data)
     queries = sorted(relevant_all)
     if args.quick:
-        queries = random.Random(SEED).sample(queries, 150)
+        queries = random.Random(SEED).sample(queries, QUICK_QUERIES)
         keep = {pid for q in queries for pid in relevant_all[q]}
-        fill = random.Random(SEED).sample(products, 3000)
+        fill = random.Random(SEED).sample(products, QUICK_FILL)
         products = sorted(
             {p.product_id: p for p in [*fill, *(p for p in products if p.product_id in keep)]}.values(),
             key=lambda p: p.product_id,
@@ -379,10 +433,9 @@ def run_quality(
     ranked["bm25s_stemmed"] = bm25s_rankings(products, queries, stem=True)
     position = {pid: i for i, pid in enumerate(backend.product_ids.tolist())}
     ranked["naive_hybrid"] = naive_hybrid(ranked["bm25s"], ranked["dense"], position, backend.product_ids)
+    candidates = fusion_candidates(backend, queries, backend.config.depth)
     ranked["hybrid_rrf60"] = fused_rankings(
-        backend,
-        fusion_candidates(backend, queries, backend.config.depth),
-        DenseSearchConfig(fusion=FusionMethod.rrf, rrf_k=60),
+        backend, candidates, DenseSearchConfig(fusion=FusionMethod.rrf, rrf_k=60)
     )
 
     figures: dict = {
@@ -400,8 +453,9 @@ def run_quality(
             figures[f"{name}_recall_at_{k}"] = recall_at(ranked[name], relevant, report_queries, k)
             figures[f"{name}_recall_at_{k}_all_queries"] = recall_at(ranked[name], relevant, queries, k)
 
+    rows: list[tuple[str, float, float, float, float]] = []
     if args.tune:
-        rows = tune(backend, relevant, tune_queries, report_queries)
+        rows = tune(backend, relevant, tune_queries, report_queries, candidates)
         table = Table(title="fusion grid (choose on the tuning half, report the held-out half)")
         for col in ("fusion", "tune R@10", "tune R@50", "held-out R@10", "held-out R@50"):
             table.add_column(col, justify="right")
@@ -409,14 +463,27 @@ def run_quality(
             table.add_row(name, *(f"{v:.4f}" for v in values))
         out.print(table)
         figures["fusion_grid"] = {name: [round(v, 4) for v in values] for name, *values in rows}
-    return figures, backend, report_queries
+    labels = Labels(products, relevant, queries, tune_queries, report_queries, ranked, candidates)
+    labels.fusion_rows = rows if args.tune else None
+    return figures, backend, labels
+
+
+def latency_sample(args: argparse.Namespace, queries: list[str]) -> list[str]:
+    """The held-out queries every latency figure is measured on (the same ones for every configuration)."""
+    return random.Random(SEED + 1).sample(queries, min(len(queries), 50 if args.quick else 300))
+
+
+def encode_sample(args: argparse.Namespace, backend: HybridBackend) -> list[str]:
+    """The product texts build throughput is measured on (the same ones for every configuration)."""
+    texts = [product_text(p) for _, p in backend.snapshot.store.iter_products()]
+    return texts[: 500 if args.quick else 1000]
 
 
 def run_latency(
     args: argparse.Namespace, work: Path, embedder: Embedder, backend: HybridBackend, queries: list[str]
 ) -> dict:
     figures: dict = {}
-    sample = random.Random(SEED + 1).sample(queries, min(len(queries), 50 if args.quick else 300))
+    sample = latency_sample(args, queries)
     real = measure_latency(backend, sample)
     for mode, (p50, p99) in real.items():
         figures[f"{mode}_p50_ms_real"] = p50
@@ -424,8 +491,7 @@ def run_latency(
     figures["latency_real_products"] = len(backend)
     figures["latency_real_index"] = backend.dense_manifest.index.kind.value
 
-    texts = [product_text(p) for _, p in backend.snapshot.store.iter_products()]
-    figures["encode_per_s"] = measure_encode(embedder, texts[: 500 if args.quick else 3000])
+    figures["encode_per_s"] = measure_encode(embedder, encode_sample(args, backend))
 
     if args.quick:  # latency at the quick catalog size only
         for mode, (p50, p99) in real.items():
@@ -449,15 +515,21 @@ def run_latency(
     return figures
 
 
-def build_scaled(work: Path, base: list[Product], base_dir: Path, n: int, embedder: Embedder | None) -> Path:
-    """A snapshot of ``n`` products (real + derived, derived vectors), built once and reused."""
-    directory = work / f"scale-{n}"
-    if has_dense(directory, n):
+def build_scaled(
+    work: Path, base: list[Product], base_dir: Path, n: int, embedder: Embedder | None, tag: str = ""
+) -> Path:
+    """A snapshot of ``n`` products (real + derived, derived vectors), built once and reused.
+
+    ``tag`` names the encoder configuration (its derived vectors come from that configuration's base vectors).
+    """
+    suffix = f"-{tag}" if tag else ""
+    directory = work / f"scale-{n}{suffix}"
+    key = embedder.cache_key if embedder is not None else cache_model_key(resolve_model(DenseConfig().model))
+    if has_dense(directory, n, key):
         return directory
     products = derived_catalog(base, n)
-    spec = embedder.spec if embedder is not None else resolve_model(DenseConfig().model)
-    derived_cache = work / f"derived-vectors-{n}"
-    count, cosine = write_derived_vectors(products, base_dir, cache_model_key(spec), derived_cache)
+    derived_cache = work / f"derived-vectors-{n}{suffix}"
+    count, cosine = write_derived_vectors(products, base_dir, key, derived_cache)
     console.print(
         f"derived {count:,} products with derived vectors (mean cosine to their source {cosine:.3f})"
     )
@@ -539,6 +611,190 @@ def run_scale(args: argparse.Namespace, work: Path, embedder: Embedder, queries:
     return figures
 
 
+# -- encoder configurations (--backends) ----------------------------------------------------------------------------
+
+
+class Embedders:
+    """One loaded embedder per (model, backend), shared by the configurations that use it (loading costs seconds)."""
+
+    def __init__(self, baseline: Embedder, baseline_rate: float, texts: list[str]) -> None:
+        self._loaded: dict[tuple[str, EncoderBackend], Embedder] = {
+            ("minilm", EncoderBackend.torch): baseline
+        }
+        self.rates: dict[str, float] = {"minilm:torch": baseline_rate}
+        self._texts = texts
+
+    def rate(self, model: str, backend: EncoderBackend, model_arg: str) -> float:
+        """Build throughput of (model, backend) on the run's encode sample, measured once."""
+        key = f"{model}:{backend.value}"
+        if key not in self.rates:
+            embedder = self.get(model, backend, model_arg)
+            with console.status(f"build throughput of {key} ({len(self._texts):,} texts)"):
+                self.rates[key] = measure_encode(embedder, self._texts)
+        return self.rates[key]
+
+    def get(self, model: str, backend: EncoderBackend, model_arg: str) -> Embedder:
+        key = (model, backend)
+        if key not in self._loaded:
+            with console.status(f"preparing the {model} {backend.value} encoder"):
+                embedder = Embedder.from_model(model_arg, backend=backend, query_cache_size=0)
+                embedder.encode_query("warm up")
+            self._loaded[key] = embedder
+        return self._loaded[key]
+
+
+def candidate_rankings(
+    backend: HybridBackend, candidates: dict[str, tuple]
+) -> dict[str, dict[str, list[str]]]:
+    """Dense and hybrid top 50 from the fusion candidates: what ``search()`` returns (same depths, same fusion,
+    no filters), computed once per query; the run checks the two agree on the torch baseline."""
+    dense = {q: backend.product_ids[c[2][:50]].tolist() for q, c in candidates.items()}
+    return {"dense": dense, "hybrid": fused_rankings(backend, candidates, backend.config)}
+
+
+def fusion_choice(
+    rows: list[tuple[str, float, float, float, float]],
+) -> tuple[FusionChoice, list[FusionChoice]]:
+    choices = [FusionChoice(*row) for row in rows]
+    return choose_fusion(choices), choices
+
+
+def measure_setup(
+    setup: EncoderSetup,
+    args: argparse.Namespace,
+    work: Path,
+    labels: Labels,
+    embedders: Embedders,
+    baseline: dict,
+    scaled: dict[tuple[str, str], Path],
+) -> tuple[dict, FusionChoice]:
+    """Recall (default fusion and the fusion chosen on the tuning half), query-encode p50, build throughput and
+    hybrid latency at the latency scale, for one configuration. The torch baseline reuses the figures the run
+    already measured for it (same code, same queries)."""
+    index_embedder = embedders.get(setup.model, setup.index, setup.model_arg)
+    query_embedder = embedders.get(setup.model, setup.query, setup.model_arg)
+    base = "hd-quick" if args.quick else "hd"
+    other = "hd" if args.quick else "hd-quick"
+    suffix = f"-{setup.tag}" if setup.tag else ""
+    console.rule(f"[bold]{setup.label}[/]")
+    snapshot_dir = ensure_snapshot(
+        labels.products,
+        work / f"{base}{suffix}",
+        work / f"{base}{suffix}-cache",
+        index_embedder,
+        DenseConfig(),
+        work / f"{other}{suffix}-cache",
+    )
+    backend = HybridBackend(
+        snapshot_dir,
+        embedder=query_embedder,
+        search_config=DenseSearchConfig(query_cache_size=len(labels.queries) + 16),
+    )
+    query_embedder.query_cache_size = len(labels.queries) + 16
+    if setup.is_baseline:
+        candidates = labels.candidates
+    else:
+        with console.status(f"ranking {len(labels.queries):,} queries"):
+            candidates = fusion_candidates(backend, labels.queries, backend.config.depth)
+    ranked = candidate_rankings(backend, candidates)
+    figures: dict = {
+        "model": index_embedder.spec.model_id,
+        "index_backend": setup.index.value,
+        "query_backend": setup.query.value,
+        "dimension": backend.dense_manifest.dimension,
+    }
+    for mode in ("dense", "hybrid"):
+        for k in (10, 50):
+            figures[f"{mode}_recall_at_{k}"] = recall_at(
+                ranked[mode], labels.relevant, labels.report_queries, k
+            )
+    if setup.is_baseline:  # the candidates path must agree with search()
+        for mode in ("dense", "hybrid"):
+            figures[f"{mode}_recall_at_10_via_search"] = recall_at(
+                labels.ranked[mode], labels.relevant, labels.report_queries, 10
+            )
+    rows = labels.fusion_rows if setup.is_baseline and labels.fusion_rows else None
+    if rows is None:
+        with console.status("fusion grid on the tuning half"):
+            rows = tune(backend, labels.relevant, labels.tune_queries, labels.report_queries, candidates)
+    chosen, _ = fusion_choice(rows)
+    figures["tuned_fusion"] = chosen.name
+    figures["tuned_hybrid_recall_at_10"] = chosen.held_r10
+    figures["tuned_hybrid_recall_at_50"] = chosen.held_r50
+    query_embedder.query_cache_size = 0
+    query_embedder.clear_query_cache()
+
+    sample = latency_sample(args, labels.report_queries)
+    figures["query_encode_p50_ms"], figures["query_encode_p99_ms"] = measure_query_encode(
+        query_embedder, sample
+    )
+    figures["encode_per_s"] = embedders.rate(setup.model, setup.index, setup.model_arg)
+    if setup.query is not setup.index:
+        figures["query_backend_encode_per_s"] = embedders.rate(setup.model, setup.query, setup.model_arg)
+    if setup.is_baseline:
+        figures["hybrid_p50_ms"], figures["hybrid_p99_ms"] = (
+            baseline["hybrid_p50_ms"],
+            baseline["hybrid_p99_ms"],
+        )
+        figures["dense_p50_ms"] = baseline["dense_p50_ms"]
+    else:
+        latency_backend = backend
+        if not args.quick:
+            # One scaled index per vector space (model + family): HNSW search cost depends on the dimension and
+            # the index parameters, not on which backend of that space embedded the catalog.
+            space = (setup.model, setup.index.family)
+            if space not in scaled:
+                products = [p for _, p in backend.snapshot.store.iter_products()]
+                scaled[space] = build_scaled(
+                    work, products, snapshot_dir, args.latency_scale, index_embedder, setup.tag
+                )
+            latency_backend = HybridBackend(scaled[space], embedder=query_embedder)
+            figures["latency_index_backend"] = latency_backend.dense_manifest.backend.value
+        latency = measure_latency(latency_backend, sample, modes=MODES[1:])
+        figures["hybrid_p50_ms"], figures["hybrid_p99_ms"] = latency["hybrid"]
+        figures["dense_p50_ms"] = latency["dense"][0]
+    return figures, chosen
+
+
+def run_setups(
+    args: argparse.Namespace,
+    work: Path,
+    labels: Labels,
+    embedder: Embedder,
+    baseline_backend: HybridBackend,
+    baseline: dict,
+) -> dict:
+    """Every ``--backends`` configuration beside the torch baseline, and the issue's summary keys."""
+    setups = parse_setups(args.backends)
+    embedders = Embedders(embedder, baseline["encode_per_s"], encode_sample(args, baseline_backend))
+    per: dict[str, dict] = {}
+    chosen: dict[str, FusionChoice] = {}
+    scaled: dict[tuple[str, str], Path] = {}
+    if not args.quick:
+        scaled[(BASELINE.model, BASELINE.index.family)] = work / f"scale-{args.latency_scale}"
+    for setup in setups:
+        per[setup.label], chosen[setup.label] = measure_setup(
+            setup, args, work, labels, embedders, baseline, scaled
+        )
+    torch_figures = per[BASELINE.label]
+    default = per[default_setup().label]
+    best_label, best = best_setup(chosen)
+    return {
+        "backends": per,
+        "encode_per_s_by_backend": embedders.rates,
+        "default_config": default_setup().label,
+        "hybrid_p50_ms": default["hybrid_p50_ms"],
+        "hybrid_p50_ms_torch": torch_figures["hybrid_p50_ms"],
+        "encode_per_s": default["encode_per_s"],
+        "encode_per_s_torch": torch_figures["encode_per_s"],
+        "hybrid_recall_at_10": default["hybrid_recall_at_10"],
+        "hybrid_recall_at_10_torch": torch_figures["hybrid_recall_at_10"],
+        "best_hybrid_recall_at_10": best.held_r10,
+        "best_hybrid_recall_at_10_tuning_half": best.tune_r10,
+        "best_config": f"{best_label}, {best.name}",
+    }
+
+
 def print_tables(figures: dict, args: argparse.Namespace) -> None:
     table = Table(
         title=f"retrieval quality: Home Depot, {figures['catalog_products']:,} titles, "
@@ -597,13 +853,62 @@ def print_tables(figures: dict, args: argparse.Namespace) -> None:
                 f"{figures[f'scale_{mode}_p99_ms']:.1f}",
             )
     out.print(speed)
-    out.print(f"encode throughput: {figures['encode_per_s']:.0f} texts/s")
+    out.print(f"encode throughput (torch MiniLM): {figures['encode_per_s_torch']:.0f} texts/s")
     if args.scale:
         out.print(
             f"{figures['scale_catalog']}; HNSW recall@50 vs exact: {figures['ann_recall_vs_exact_at_50']:.4f} "
             f"({figures['ann_recall_vs_exact_at_50_fresh_queries']:.4f} on queries not used to pick efSearch); "
             f"peak RSS serving {figures['peak_rss_mb']:.0f} MB, building {figures['build_peak_rss_mb']:.0f} MB"
         )
+
+
+def print_setups(figures: dict, args: argparse.Namespace) -> None:
+    """One row per encoder configuration, ratios against torch MiniLM, then the issue's targets."""
+    torch_figures = figures["backends"][BASELINE.label]
+    where = "quick catalog" if args.quick else f"{figures['latency_products']:,}"
+    table = Table(
+        title=f"encoder configurations (index/query backend), {figures['queries_held_out']:,} held-out queries; "
+        f"default: {figures['default_config']}"
+    )
+    for col in (
+        "config",
+        "build enc/s",
+        "x torch",
+        "query enc p50 ms",
+        f"hybrid p50 ms ({where})",
+        "x torch",
+        "dense R@10",
+        "dense R@50",
+        "hybrid R@10",
+        "hybrid R@50",
+        "tuned fusion",
+        "tuned hybrid R@10",
+    ):
+        table.add_column(col, justify="right")
+    for label, f in figures["backends"].items():
+        table.add_row(
+            label,
+            f"{f['encode_per_s']:.0f}",
+            f"{f['encode_per_s'] / torch_figures['encode_per_s']:.2f}",
+            f"{f['query_encode_p50_ms']:.2f}",
+            f"{f['hybrid_p50_ms']:.1f}",
+            f"{f['hybrid_p50_ms'] / torch_figures['hybrid_p50_ms']:.2f}",
+            f"{f['dense_recall_at_10']:.3f}",
+            f"{f['dense_recall_at_50']:.3f}",
+            f"{f['hybrid_recall_at_10']:.3f}",
+            f"{f['hybrid_recall_at_50']:.3f}",
+            f["tuned_fusion"],
+            f"{f['tuned_hybrid_recall_at_10']:.3f}",
+        )
+    out.print(table)
+    checks = Table(title=f"targets (default {figures['default_config']}, best {figures['best_config']})")
+    for col in ("target", "measured", "bound", "met"):
+        checks.add_column(col, justify="right")
+    for target in targets(figures):
+        checks.add_row(
+            target.name, f"{target.value:.3f}", f"{target.bound:.3f}", "yes" if target.met else "NO"
+        )
+    out.print(checks)
 
 
 def main() -> None:
@@ -620,11 +925,24 @@ def main() -> None:
     parser.add_argument(
         "--tune", action="store_true", help="print the fusion grid on both halves of the queries"
     )
+    parser.add_argument(
+        "--backends",
+        default=None,
+        help="encoder configurations to measure beside torch MiniLM, comma separated, each "
+        "[model:]index_backend[/query_backend] (model minilm or mpnet; backends torch, onnx, onnx-int8, "
+        f"static); default {DEFAULT_BACKENDS} ({QUICK_BACKENDS} with --quick)",
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK)
     args = parser.parse_args()
     if not (args.data / "homedepot" / "labels_dev.csv").is_file():
         parser.error(f"--data: {args.data} has no homedepot/labels_dev.csv")
+    if args.backends is None:
+        args.backends = QUICK_BACKENDS if args.quick else DEFAULT_BACKENDS
+    try:
+        parse_setups(args.backends)
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.scale and args.quick:
         parser.error("--scale and --quick do not combine")
     if args.scale and args.scale <= 54_667:
@@ -634,14 +952,16 @@ def main() -> None:
 
     embedder = Embedder.from_model(query_cache_size=0)
     embedder.encode_query("warm up")
-    figures, backend, report_queries = run_quality(args, work, embedder)
-    figures.update(run_latency(args, work, embedder, backend, report_queries))
+    figures, backend, labels = run_quality(args, work, embedder)
+    figures.update(run_latency(args, work, embedder, backend, labels.report_queries))
     if args.scale:
-        figures.update(run_scale(args, work, embedder, report_queries))
+        figures.update(run_scale(args, work, embedder, labels.report_queries))
+    figures.update(run_setups(args, work, labels, embedder, backend, dict(figures)))
     figures["model"] = backend.dense_manifest.model.model_id
     figures["quick"] = args.quick
     figures.setdefault("peak_rss_mb", peak_rss_mb())
     print_tables(figures, args)
+    print_setups(figures, args)
     print(json.dumps(figures, default=float))
 
 
