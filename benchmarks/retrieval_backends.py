@@ -71,31 +71,31 @@ def default_setup() -> EncoderSetup:
     return EncoderSetup(model, config.backend, search.query_backend or config.backend)
 
 
-def parse_setups(text: str) -> list[EncoderSetup]:
-    """``--backends`` -> configurations, the torch baseline and the default first, duplicates dropped.
+def parse_setup(raw: str) -> EncoderSetup:
+    """One ``[model:]index_backend[/query_backend]`` item; ``ValueError`` naming it and what was expected."""
+    model, _, backends = raw.strip().rpartition(":")
+    model = model or "minilm"
+    if model not in MODELS:
+        raise ValueError(f"--backends: {raw!r}: model {model!r}, expected one of {', '.join(MODELS)}")
+    index_name, _, query_name = backends.partition("/")
+    try:
+        index = parse_backend(index_name)
+        query = parse_backend(query_name) if query_name else index
+    except EncoderBackendError as exc:
+        raise ValueError(f"--backends: {raw!r}: {exc}") from None
+    if index.family != query.family:
+        raise ValueError(
+            f"--backends: {raw!r}: {index.value} and {query.value} embed into different vector spaces; "
+            "a query backend must be of the index backend's family (torch, onnx, onnx-int8)"
+        )
+    return EncoderSetup(model, index, query)
 
-    Raises ``ValueError`` naming the item and what was expected.
-    """
-    setups = [BASELINE, default_setup()]
-    for raw in (item.strip() for item in text.split(",")):
-        if not raw:
-            continue
-        model, _, backends = raw.rpartition(":")
-        model = model or "minilm"
-        if model not in MODELS:
-            raise ValueError(f"--backends: {raw!r}: model {model!r}, expected one of {', '.join(MODELS)}")
-        index_name, _, query_name = backends.partition("/")
-        try:
-            index = parse_backend(index_name)
-            query = parse_backend(query_name) if query_name else index
-        except EncoderBackendError as exc:
-            raise ValueError(f"--backends: {raw!r}: {exc}") from None
-        if index.family != query.family:
-            raise ValueError(
-                f"--backends: {raw!r}: {index.value} and {query.value} embed into different vector spaces; "
-                "a query backend must be of the index backend's family (torch, onnx, onnx-int8)"
-            )
-        setups.append(EncoderSetup(model, index, query))
+
+def parse_setups(text: str, target: EncoderSetup | None = None) -> list[EncoderSetup]:
+    """``--backends`` -> configurations: the torch baseline first, then the target configuration (the one the
+    targets are checked for; prgym's default when not given), then the rest, duplicates dropped."""
+    setups = [BASELINE, target or default_setup()]
+    setups += [parse_setup(raw) for raw in text.split(",") if raw.strip()]
     return list(dict.fromkeys(setups))
 
 

@@ -101,3 +101,9 @@ def test_targets_use_the_issue_bounds() -> None:
     assert all(t.met for t in rb.targets(figures))
     figures["hybrid_p50_ms"] = 7.01
     assert not rb.targets(figures)[0].met
+
+
+def test_a_target_configuration_comes_right_after_the_baseline() -> None:
+    target = rb.parse_setup("torch/onnx-int8")
+    labels = [s.label for s in rb.parse_setups("static,torch/onnx-int8", target)]
+    assert labels == ["torch", "torch/onnx-int8", "static"]
