@@ -100,6 +100,7 @@ DERIVED_NOISE = (
     0.02  # per-dimension std of the noise added to a derived product's vector (cos to source ~0.93)
 )
 SEED = 0
+RATE_ROUNDS, RATE_ROUNDS_QUICK = 3, 2  # interleaved build-throughput rounds per encoder (median kept)
 QUICK_QUERIES, QUICK_FILL = 150, 3000  # --quick: judged queries sampled, and unjudged titles added to theirs
 
 
@@ -483,7 +484,7 @@ def latency_sample(args: argparse.Namespace, queries: list[str]) -> list[str]:
 def encode_sample(args: argparse.Namespace, backend: HybridBackend) -> list[str]:
     """The product texts build throughput is measured on (the same ones for every configuration)."""
     texts = [product_text(p) for _, p in backend.snapshot.store.iter_products()]
-    return texts[: 500 if args.quick else 1000]
+    return texts[: 500 if args.quick else 2000]
 
 
 def run_latency(
@@ -624,20 +625,38 @@ def run_scale(args: argparse.Namespace, work: Path, embedder: Embedder, queries:
 class Embedders:
     """One loaded embedder per (model, backend), shared by the configurations that use it (loading costs seconds)."""
 
-    def __init__(self, baseline: Embedder, baseline_rate: float, texts: list[str]) -> None:
+    def __init__(self, baseline: Embedder, texts: list[str]) -> None:
         self._loaded: dict[tuple[str, EncoderBackend], Embedder] = {
             ("minilm", EncoderBackend.torch): baseline
         }
-        self.rates: dict[str, float] = {"minilm:torch": baseline_rate}
+        self.rates: dict[str, float] = {}
+        self.rate_rounds: dict[str, list[float]] = {}
         self._texts = texts
 
+    def measure_rates(self, encoders: Sequence[tuple[str, EncoderBackend, str]], rounds: int) -> None:
+        """Build throughput of every (model, backend, model_arg) in ``rounds`` interleaved rounds, kept as the median.
+
+        Each round measures every encoder once, in the same order, so a backend and the torch baseline it is
+        compared with see the same load: on a shared machine the load drifts over minutes, and one measurement
+        per backend taken minutes apart compares the load as much as the backends.
+        """
+        unique = list(dict.fromkeys(encoders))
+        for r in range(rounds):
+            for model, backend, model_arg in unique:
+                key = f"{model}:{backend.value}"
+                embedder = self.get(model, backend, model_arg)
+                with console.status(
+                    f"build throughput of {key}, round {r + 1}/{rounds} ({len(self._texts):,} texts)"
+                ):
+                    self.rate_rounds.setdefault(key, []).append(measure_encode(embedder, self._texts))
+        for key, samples in self.rate_rounds.items():
+            self.rates[key] = float(np.median(samples))
+
     def rate(self, model: str, backend: EncoderBackend, model_arg: str) -> float:
-        """Build throughput of (model, backend) on the run's encode sample, measured once."""
+        """Build throughput of (model, backend) on the run's encode sample (measured once if no round did)."""
         key = f"{model}:{backend.value}"
         if key not in self.rates:
-            embedder = self.get(model, backend, model_arg)
-            with console.status(f"build throughput of {key} ({len(self._texts):,} texts)"):
-                self.rates[key] = measure_encode(embedder, self._texts)
+            self.measure_rates([(model, backend, model_arg)], rounds=1)
         return self.rates[key]
 
     def get(self, model: str, backend: EncoderBackend, model_arg: str) -> Embedder:
@@ -774,7 +793,11 @@ def run_setups(
     """Every ``--backends`` configuration beside the torch baseline, and the issue's summary keys."""
     target = args.target or default_setup()
     setups = parse_setups(args.backends, target)
-    embedders = Embedders(embedder, baseline["encode_per_s"], encode_sample(args, baseline_backend))
+    embedders = Embedders(embedder, encode_sample(args, baseline_backend))
+    encoders = [(BASELINE.model, BASELINE.index, BASELINE.model_arg)]
+    for setup in setups:
+        encoders += [(setup.model, setup.index, setup.model_arg), (setup.model, setup.query, setup.model_arg)]
+    embedders.measure_rates(encoders, rounds=RATE_ROUNDS_QUICK if args.quick else RATE_ROUNDS)
     per: dict[str, dict] = {}
     chosen: dict[str, FusionChoice] = {}
     scaled: dict[tuple[str, str], Path] = {}
@@ -790,6 +813,7 @@ def run_setups(
     return {
         "backends": per,
         "encode_per_s_by_backend": embedders.rates,
+        "encode_per_s_rounds": embedders.rate_rounds,
         "default_config": default_setup().label,
         "target_config": target.label,
         "hybrid_p50_ms": default["hybrid_p50_ms"],

@@ -66,6 +66,22 @@ def test_onnx_fp32_vectors_agree_with_torch(onnx_embedder, torch_vectors, texts)
     assert float(onnx_embedder.encode_query(query) @ Embedder(onnx_embedder.spec).encode_query(query)) >= 0.99
 
 
+def test_parallel_build_sessions_keep_order_and_vectors(onnx_embedder, texts) -> None:
+    """Batches spread over one session per build thread come back in order, equal to one session's vectors."""
+    encoder = onnx_embedder._prepare()
+    batches = [texts[i : i + 7] for i in range(0, len(texts), 7)]
+    serial = Embedder(onnx_embedder.spec, backend="onnx", build_threads=1)._prepare()
+    assert len(serial._build_sessions()) == 1
+    parallel = type(encoder)(onnx_embedder._artifact()[0], build_threads=3)
+    assert len(parallel._build_sessions()) == 3
+    got = parallel.encode_batches(batches)
+    want = serial.encode_batches(batches)
+    assert [len(b) for b in got] == [len(b) for b in batches]
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(parallel.encode_batch(texts[:5]), want[0][:5], rtol=1e-5, atol=1e-6)
+
+
 def test_int8_and_static_agreement_is_reported(embedder, torch_vectors, texts, record_property) -> None:
     int8 = Embedder(embedder.spec, backend="onnx-int8").encode(texts)
     cos = _cosines(int8, torch_vectors)

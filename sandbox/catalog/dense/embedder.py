@@ -181,7 +181,7 @@ class Embedder:
         spec: ModelSpec,
         *,
         device: str = "cpu",
-        batch_size: int = 64,
+        batch_size: int = 32,
         query_cache_size: int = 1024,
         query_threads: int | None = 1,
         backend: EncoderBackend | str = EncoderBackend.torch,
@@ -297,12 +297,11 @@ class Embedder:
                 )
             else:
                 encoder = self._prepare()
-                vectors = np.concatenate(
-                    [
-                        encoder.encode_batch([texts[i] for i in rows[b : b + self.batch_size]])
-                        for b in range(0, len(rows), self.batch_size)
-                    ]
-                )
+                batches = [
+                    [texts[i] for i in rows[b : b + self.batch_size]]
+                    for b in range(0, len(rows), self.batch_size)
+                ]
+                vectors = np.concatenate(encoder.encode_batches(batches))
                 vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
             out[rows] = np.asarray(vectors, dtype=np.float32)
             self.texts_encoded += len(rows)

@@ -112,6 +112,8 @@ class Encoder(Protocol):
 
     def encode_batch(self, texts: Sequence[str]) -> np.ndarray: ...
 
+    def encode_batches(self, batches: Sequence[Sequence[str]]) -> list[np.ndarray]: ...
+
     def encode_one(self, text: str) -> np.ndarray: ...
 
 
@@ -272,8 +274,17 @@ def _distill_static(model_path: Path, out: Path) -> None:
     static.save_pretrained(str(out))
 
 
+MAX_BUILD_SESSIONS = 8
+
+
 class OnnxEncoder:
-    """onnxruntime over an exported artifact: one session for builds (all cores), one for queries (one thread)."""
+    """onnxruntime over an exported artifact: single-threaded build sessions (one per core), one query session.
+
+    Builds run one single-threaded session per build thread, each on its own batches, rather than one session
+    with several intra-op threads: intra-op threads meet at a barrier after every operator, so on a shared
+    machine one descheduled thread stalls them all (the torch path's OpenMP suffers the same), while independent
+    sessions only lose the core that was taken. Past ``MAX_BUILD_SESSIONS`` the threads are split between them.
+    """
 
     def __init__(self, directory: Path, *, build_threads: int | None = None) -> None:
         import onnxruntime as ort
@@ -288,9 +299,9 @@ class OnnxEncoder:
         )
         self._ort = ort
         self._path = str(directory / "model.onnx")
-        self._build_threads = build_threads or os.cpu_count() or 1
+        self.build_threads = max(1, build_threads or os.cpu_count() or 1)
         self._query = self._session(1)
-        self._batch: Any = None
+        self._builders: list[Any] | None = None
         self._lock = threading.Lock()
         self.dimension = int(self._query.get_outputs()[0].shape[-1] or self.encode_one("x").shape[0])
 
@@ -301,6 +312,15 @@ class OnnxEncoder:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return self._ort.InferenceSession(self._path, options, providers=["CPUExecutionProvider"])
 
+    def _build_sessions(self) -> list[Any]:
+        if self._builders is None:
+            with self._lock:
+                if self._builders is None:
+                    count = min(self.build_threads, MAX_BUILD_SESSIONS)
+                    threads = self.build_threads // count
+                    self._builders = [self._session(threads) for _ in range(count)]
+        return self._builders
+
     def _feeds(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         encodings = self._tokenizer.encode_batch(list(texts))
         fields = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
@@ -308,15 +328,28 @@ class OnnxEncoder:
             n: np.asarray([getattr(e, fields[n]) for e in encodings], dtype=np.int64) for n in self._inputs
         }
 
+    def _run(self, session: Any, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(session.run(None, self._feeds(texts))[0], dtype=np.float32)
+
     def encode_batch(self, texts: Sequence[str]) -> np.ndarray:
-        if self._batch is None:
-            with self._lock:
-                if self._batch is None:
-                    self._batch = self._session(self._build_threads)
-        return np.asarray(self._batch.run(None, self._feeds(texts))[0], dtype=np.float32)
+        return self.encode_batches([texts])[0]
+
+    def encode_batches(self, batches: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """Every batch's vectors, in order; batch ``i`` runs on build session ``i mod sessions``."""
+        sessions = self._build_sessions()
+        if len(sessions) == 1 or len(batches) == 1:
+            return [self._run(sessions[0], batch) for batch in batches]
+        from concurrent.futures import ThreadPoolExecutor
+
+        def worker(k: int) -> list[np.ndarray]:  # onnxruntime and tokenizers release the GIL
+            return [self._run(sessions[k], batch) for batch in batches[k :: len(sessions)]]
+
+        with ThreadPoolExecutor(len(sessions), thread_name_prefix="prgym-onnx") as pool:
+            strided = list(pool.map(worker, range(len(sessions))))
+        return [strided[i % len(sessions)][i // len(sessions)] for i in range(len(batches))]
 
     def encode_one(self, text: str) -> np.ndarray:
-        return np.asarray(self._query.run(None, self._feeds([text]))[0][0], dtype=np.float32)
+        return self._run(self._query, [text])[0]
 
 
 class StaticEncoder:
@@ -330,6 +363,9 @@ class StaticEncoder:
 
     def encode_batch(self, texts: Sequence[str]) -> np.ndarray:
         return np.asarray(self._model.encode(list(texts), show_progress_bar=False), dtype=np.float32)
+
+    def encode_batches(self, batches: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        return [self.encode_batch(batch) for batch in batches]
 
     def encode_one(self, text: str) -> np.ndarray:
         return self.encode_batch([text])[0]
