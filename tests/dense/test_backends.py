@@ -6,6 +6,7 @@ derived encoders are exported / distilled once per session into a temporary enco
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -143,6 +144,42 @@ def test_other_derived_encoder_is_refused(onnx_snapshot, tmp_path) -> None:
     assert "0123456789abcdef" in str(excinfo.value) and recorded in str(excinfo.value)
 
 
+def test_snapshot_carries_its_encoder(onnx_snapshot, tmp_path, monkeypatch) -> None:
+    """A derived-backend snapshot is queried with the encoder copied into it, never a re-export here."""
+    import shutil
+
+    from sandbox.catalog.dense import embedder as embedder_module
+
+    carried = onnx_snapshot / "dense" / "encoder"
+    assert (carried / "model.onnx").is_file()
+    recorded = read_dense_manifest(Snapshot(onnx_snapshot)).backend_fingerprint
+    assert json.loads((carried / "source.json").read_text())["fingerprint"] == recorded
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(onnx_snapshot, copy)
+    monkeypatch.setenv("PRGYM_ENCODER_DIR", str(tmp_path / "empty-encoder-home"))  # another machine
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("the snapshot's own encoder should have been used")
+
+    monkeypatch.setattr(embedder_module, "prepare_artifact", no_export)
+    moved = HybridBackend(copy)
+    assert moved.embedder.artifact_dir == copy / "dense" / "encoder"
+    request = SearchRequest(query="stainless steel kitchen sink", mode=SearchMode.dense)
+    assert moved.search(request).model_dump() == HybridBackend(onnx_snapshot).search(request).model_dump()
+    assert not (tmp_path / "empty-encoder-home").exists()
+
+
+def test_default_build_is_onnx_int8_and_carries_it(sample_products, catalog_writer, tmp_path) -> None:
+    """No config, no embedder: the default backend (onnx-int8) embeds, is recorded, and is what queries use."""
+    directory = catalog_writer(sample_products[:60], tmp_path / "catalog")
+    manifest = build_dense_index(directory, progress=False)
+    assert manifest.backend.value == DenseConfig().backend.value == "onnx-int8"
+    backend = HybridBackend(directory)
+    assert backend.embedder.backend.value == "onnx-int8"
+    assert backend.embedder.artifact_dir == directory / "dense" / "encoder"
+    assert backend.search(SearchRequest(query="garden hose", mode=SearchMode.hybrid)).hits
+
+
 def test_query_cache_returns_identical_results(onnx_snapshot) -> None:
     backend = HybridBackend(onnx_snapshot, search_config=DenseSearchConfig(query_cache_size=8))
     request = SearchRequest(query="stainless steel kitchen sink", mode=SearchMode.hybrid)
@@ -190,3 +227,11 @@ def test_interrupted_onnx_build_resumes(
     distinct = len({product_text(p) for p in sample_products})
     assert manifest.texts_encoded == onnx_embedder.texts_encoded - before == distinct - 200
     assert manifest.backend.value == "onnx" and not resume.exists()
+
+
+def test_elasticsearch_push_records_the_backend(onnx_snapshot) -> None:
+    """An index pushed from a derived-backend snapshot is queried with that backend, not torch."""
+    from sandbox.catalog.elasticsearch.indexing import _dense_vectors
+
+    vectors, record = _dense_vectors(Snapshot(onnx_snapshot))
+    assert vectors is not None and record["backend"] == "onnx" and record["dimension"] == vectors.shape[1]

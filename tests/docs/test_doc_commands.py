@@ -290,12 +290,12 @@ PLANS: dict[str, Plan] = {
         },
         uses={"snapshots/combined": "snapshots/combined"},
     ),
-    'README.md: pip install torch==2.13.0 && pip install -e ".[dense]"        # CPU torch first, then sentence-transformers': Plan(
+    'README.md: pip install torch==2.13.0 && pip install -e ".[dense]"        # CPU torch first, then sentence-transformers, onnxruntime': Plan(
         {
             'pip install torch==2.13.0 && pip install -e ".[dense]"': Skip(INSTALL),
             "HF_HUB_OFFLINE=1 prgym catalog build --out snapshots/combined --dense": Skip(
                 "the same build as docs/dense.md's (run there, on WebMall alone); on every shared dataset it "
-                "encodes ~134k texts on CPU (tens of minutes)"
+                "encodes ~134k texts on CPU (minutes with the default onnx-int8, an hour with torch)"
             ),
             'prgym catalog search --catalog snapshots/combined "something quiet for a small nursery" --mode hybrid --price-max 80': Run(
                 why="on the dense session snapshot (docs/dense.md's build) under this name",
@@ -1009,6 +1009,8 @@ def _listing(root: Path) -> list[tuple[str, int, int]]:
 def _environment(root: Path) -> dict[str, str]:
     from huggingface_hub import constants
 
+    from sandbox.catalog.dense.encoders import encoder_home
+
     env = dict(os.environ)
     env.update(
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
@@ -1016,6 +1018,9 @@ def _environment(root: Path) -> dict[str, str]:
         PRGYM_DATA_DIR=str(root / "shared" / "data"),
         XDG_CACHE_HOME=str(root / "cache"),
         HF_HOME=str(constants.HF_HOME),  # the models stay where they are; only prgym's cache moves
+        PRGYM_ENCODER_DIR=str(
+            encoder_home()
+        ),  # so do the encoders derived from them (exported once per machine)
         HF_HUB_OFFLINE="1",
         COLUMNS=COLUMNS,
         NO_COLOR="1",

@@ -31,6 +31,7 @@ from sandbox.catalog.dense.embedding_cache import (
     text_keys,
     write_cache,
 )
+from sandbox.catalog.dense.encoders import EncoderBackend, carry_artifact
 from sandbox.catalog.dense.faiss_index import DenseIndex, build_index
 from sandbox.catalog.dense.filter_columns import FilterColumnsBuilder
 from sandbox.catalog.dense.manifest import DENSE_DIRNAME, DENSE_EXTRAS_KEY, DenseManifest
@@ -165,6 +166,8 @@ def build_dense_index(
         del index
     write_cache(staging, model_key, keys, vectors, config.dtype)
     columns.finish().save(staging)
+    if embedder.backend is not EncoderBackend.torch:
+        carry_artifact(embedder.artifact_dir, staging)
 
     final = snapshot.dir / DENSE_DIRNAME
     old = snapshot.dir / (DENSE_DIRNAME + ".old")

@@ -186,12 +186,14 @@ class Embedder:
         query_threads: int | None = 1,
         backend: EncoderBackend | str = EncoderBackend.torch,
         build_threads: int | None = None,
+        artifact: tuple[Path, str] | None = None,
     ) -> None:
         self.spec = spec
         self.backend = parse_backend(backend)
         self.build_threads = build_threads
         self._encoder: Encoder | None = None
-        self._artifact_info: tuple[Path, str] | None = None
+        # A derived encoder's (directory, fingerprint): given (a snapshot's carried copy) or derived on first use.
+        self._artifact_info: tuple[Path, str] | None = artifact
         self.query_threads = query_threads
         self.device = device
         self.batch_size = batch_size
@@ -232,6 +234,13 @@ class Embedder:
                         Path(self.spec.path), self.spec.fingerprint, self.backend
                     )
         return self._artifact_info
+
+    @property
+    def artifact_dir(self) -> Path:
+        """The derived encoder's directory (derived now if missing); torch has none."""
+        if self.backend is EncoderBackend.torch:
+            raise ValueError("the torch backend has no derived artifact")
+        return self._artifact()[0]
 
     def _prepare(self) -> Encoder:
         if self._encoder is None:

@@ -13,8 +13,9 @@ source model's fingerprint, so a second process (or a second build) only loads t
   encoding costs microseconds, but it is another vector space.
 
 Each backend has a fingerprint (the artifact's files), which the snapshot manifest records beside the backend
-name. ``onnx`` and ``onnx-int8`` need the optional ``dense-fast`` extra (onnxruntime, onnx), ``static`` needs
-model2vec (also in ``dense-fast``).
+name; a snapshot built with a derived backend carries a copy of its encoder (``dense/encoder/``), so it is queried
+with exactly that encoder on any machine. ``onnx`` and ``onnx-int8`` (the default) need onnxruntime and onnx
+(in the ``dense`` extra), ``static`` needs model2vec (the ``dense-fast`` extra).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ import numpy as np
 from sandbox.errors import UserError
 
 ENCODER_DIR_ENV = "PRGYM_ENCODER_DIR"
-_FAST_HINT = 'install the dense-fast extra: pip install "prgym[dense-fast]"'
+
+
 STATIC_PCA_DIMS = 256
 STATIC_SIF = 1e-4
 
@@ -65,6 +67,12 @@ def parse_backend(value: str | EncoderBackend) -> EncoderBackend:
     except ValueError:
         valid = ", ".join(b.value for b in EncoderBackend)
         raise EncoderBackendError(f"dense backend: expected one of {valid}, got {value!r}") from None
+
+
+def install_hint(backend: EncoderBackend | str) -> str:
+    """The extra that holds ``backend``'s packages."""
+    extra = "dense-fast" if parse_backend(backend) is EncoderBackend.static else "dense"
+    return f'pip install "prgym[{extra}]"'
 
 
 def backend_available(backend: EncoderBackend | str) -> bool:
@@ -129,6 +137,34 @@ def _locked(directory: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def _quiet_derivation() -> Iterator[None]:
+    """No tracer warnings, weight-loading bars or quantizer advice while an encoder is derived.
+
+    Deriving is what a default dense build does first on a new machine, and the noise drowned the build's own
+    progress bar. The tracer's warnings concern Python branches on tensor shapes; the exported graph's vectors
+    are checked against torch's over texts of many lengths (``tests/dense/test_backends.py``).
+    """
+    import logging
+    import warnings
+
+    from transformers.utils import logging as hf_logging  # sentence-transformers needs transformers anyway
+
+    root = logging.getLogger()
+    level = root.level
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    root.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.setLevel(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def artifact_dir(model_fingerprint: str, backend: EncoderBackend) -> Path:
     return encoder_home() / model_fingerprint / backend.value
 
@@ -139,7 +175,7 @@ def prepare_artifact(model_path: Path, model_fingerprint: str, backend: EncoderB
         raise ValueError("the torch backend has no derived artifact")
     if not backend_available(backend):
         raise EncoderBackendError(
-            f"dense backend {backend.value!r} needs packages that are not installed; {_FAST_HINT}"
+            f"dense backend {backend.value!r} needs packages that are not installed; {install_hint(backend)}"
         )
     target = artifact_dir(model_fingerprint, backend)
     with _locked(target.parent):
@@ -147,10 +183,11 @@ def prepare_artifact(model_path: Path, model_fingerprint: str, backend: EncoderB
             staging = target.with_name(target.name + ".building")
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir(parents=True)
-            if backend is EncoderBackend.static:
-                _distill_static(model_path, staging)
-            else:
-                _export_onnx(model_path, staging, quantize=backend is EncoderBackend.onnx_int8)
+            with _quiet_derivation():
+                if backend is EncoderBackend.static:
+                    _distill_static(model_path, staging)
+                else:
+                    _export_onnx(model_path, staging, quantize=backend is EncoderBackend.onnx_int8)
             fingerprint = files_fingerprint(staging)
             record = {
                 "source_fingerprint": model_fingerprint,
@@ -162,6 +199,31 @@ def prepare_artifact(model_path: Path, model_fingerprint: str, backend: EncoderB
             staging.replace(target)
     record = json.loads((target / "source.json").read_text(encoding="utf-8"))
     return target, str(record["fingerprint"])
+
+
+#: The folder of a snapshot's ``dense/`` that carries a copy of the derived encoder its vectors were made with.
+CARRIED_ENCODER_DIRNAME = "encoder"
+
+
+def carry_artifact(artifact: Path, dense_dir: Path) -> None:
+    """Copy a derived encoder into a snapshot's dense folder, so the snapshot is queried with that very encoder.
+
+    A re-export on another machine (other torch / onnx / onnxruntime versions) need not give identical files,
+    and the fingerprint check would then refuse the snapshot; the copy travels with the vectors instead.
+    """
+    shutil.copytree(artifact, dense_dir / CARRIED_ENCODER_DIRNAME, ignore=shutil.ignore_patterns(".lock"))
+
+
+def carried_artifact(dense_dir: Path, fingerprint: str | None) -> tuple[Path, str] | None:
+    """The encoder a snapshot carries, if it is the one recorded in its manifest (else ``None``)."""
+    directory = dense_dir / CARRIED_ENCODER_DIRNAME
+    try:
+        record = json.loads((directory / "source.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if fingerprint is None or record.get("fingerprint") != fingerprint:
+        return None
+    return directory, fingerprint
 
 
 def _sentence_transformer(model_path: Path) -> Any:

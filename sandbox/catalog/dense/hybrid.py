@@ -21,6 +21,7 @@ import numpy as np
 
 from sandbox.catalog.dense.config import DEFAULT_MODEL, DenseSearchConfig
 from sandbox.catalog.dense.embedder import Embedder, ModelSpec, resolve_model
+from sandbox.catalog.dense.encoders import carried_artifact
 from sandbox.catalog.dense.faiss_index import DenseIndex
 from sandbox.catalog.dense.filter_columns import FilterColumns
 from sandbox.catalog.dense.fusion import SORT_COLUMNS, hybrid_ranking, sort_by_values
@@ -107,8 +108,13 @@ class HybridBackend:
                 f"snapshot {self.snapshot.dir}: dense files hold {self.index.count} vectors and "
                 f"{len(self.columns)} filter rows for {len(self.snapshot)} products; rebuild the dense index"
             )
+        carried = (
+            carried_artifact(directory, self.dense_manifest.backend_fingerprint)
+            if embedder is None and query_backend is recorded_backend
+            else None
+        )
         self.embedder = embedder or Embedder(
-            wanted, query_cache_size=self.config.query_cache_size, backend=query_backend
+            wanted, query_cache_size=self.config.query_cache_size, backend=query_backend, artifact=carried
         )
         if query_backend is recorded_backend:  # the derived encoder must be the one the index was built with
             check_backend(

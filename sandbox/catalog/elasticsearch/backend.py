@@ -308,7 +308,8 @@ class ElasticsearchBackend:
                     f"index {self.index} was embedded with {recorded.describe()}, which is not on this machine; "
                     "pass embedder= with that model"
                 )
-            self._embedder = Embedder(spec, query_cache_size=self.config.query_cache_size)
+            backend = self.dense_meta.get("backend", "torch")  # indexes pushed before it was recorded: torch
+            self._embedder = Embedder(spec, query_cache_size=self.config.query_cache_size, backend=backend)
         return self._embedder
 
 

@@ -67,7 +67,11 @@ def _dense_vectors(snapshot: Snapshot) -> tuple[np.ndarray | None, dict[str, Any
         raise EsBackendError(
             f"snapshot {snapshot.dir}: the dense vectors are unreadable; rebuild the dense index"
         )
-    record = {"model": manifest.model.model_dump(mode="json"), "dimension": manifest.dimension}
+    record = {
+        "model": manifest.model.model_dump(mode="json"),
+        "dimension": manifest.dimension,
+        "backend": manifest.backend.value,  # queries are encoded with the same runtime (static is another space)
+    }
     return cache.vectors, record
 
 
