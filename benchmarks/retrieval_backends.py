@@ -1,6 +1,7 @@
 """Encoder configurations compared by ``retrieval_quality.py --backends``, and the choices made from them.
 
-A configuration is ``[model:]index_backend[/query_backend]``: the model (``minilm``, the default, or ``mpnet``),
+A configuration is ``[model:]index_backend[/query_backend]``: the model (``minilm``, the default, ``mpnet``, or
+``minilm-hd``: MiniLM fine-tuned by the run on the tuning half of the labels, never on the held-out half),
 the backend that embeds the catalog, and optionally a cheaper backend of the same family for the queries (torch,
 onnx and onnx-int8 of one model share a vector space; static does not). ``torch`` alone is today's path, the
 baseline every other figure is compared with, so it is always measured.
@@ -20,8 +21,16 @@ from sandbox.catalog.dense.config import DEFAULT_MODEL
 from sandbox.catalog.dense.encoders import EncoderBackend, EncoderBackendError, parse_backend
 from sandbox.catalog.dense.registry_models import MPNET_ALIASES, MPNET_MODEL
 
-MODELS = {"minilm": "default", "mpnet": "mpnet"}  # config name -> Embedder.from_model argument
-DEFAULT_BACKENDS = "torch,onnx,onnx-int8,static,torch/onnx-int8,onnx/onnx-int8,mpnet:onnx-int8"
+#: ``minilm-hd``: MiniLM fine-tuned on the tuning half of the labels (``finetune_encoder.py``), trained by the run.
+FINETUNED = "finetuned-on-the-tuning-half"
+MODELS = {
+    "minilm": "default",
+    "mpnet": "mpnet",
+    "minilm-hd": FINETUNED,
+}  # name -> Embedder.from_model argument
+DEFAULT_BACKENDS = (
+    "torch,onnx,onnx-int8,static,torch/onnx-int8,onnx/onnx-int8,mpnet:onnx-int8,minilm-hd:onnx-int8"
+)
 QUICK_BACKENDS = "torch,onnx,onnx-int8,static,onnx/onnx-int8"
 
 

@@ -42,7 +42,7 @@ import sys
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,9 +54,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from derive_catalog import derived_products  # noqa: E402
+from finetune_encoder import finetune, training_pairs  # noqa: E402
 from retrieval_backends import (  # noqa: E402
     BASELINE,
     DEFAULT_BACKENDS,
+    FINETUNED,
     QUICK_BACKENDS,
     EncoderSetup,
     FusionChoice,
@@ -625,10 +627,13 @@ def run_scale(args: argparse.Namespace, work: Path, embedder: Embedder, queries:
 class Embedders:
     """One loaded embedder per (model, backend), shared by the configurations that use it (loading costs seconds)."""
 
-    def __init__(self, baseline: Embedder, texts: list[str]) -> None:
+    def __init__(
+        self, baseline: Embedder, texts: list[str], model_path: Callable[[str], str] = lambda arg: arg
+    ) -> None:
         self._loaded: dict[tuple[str, EncoderBackend], Embedder] = {
             ("minilm", EncoderBackend.torch): baseline
         }
+        self._model_path = model_path  # a configuration's model argument -> what Embedder.from_model takes
         self.rates: dict[str, float] = {}
         self.rate_rounds: dict[str, list[float]] = {}
         self._texts = texts
@@ -663,10 +668,27 @@ class Embedders:
         key = (model, backend)
         if key not in self._loaded:
             with console.status(f"preparing the {model} {backend.value} encoder"):
-                embedder = Embedder.from_model(model_arg, backend=backend, query_cache_size=0)
+                embedder = Embedder.from_model(
+                    self._model_path(model_arg), backend=backend, query_cache_size=0
+                )
                 embedder.encode_query("warm up")
             self._loaded[key] = embedder
         return self._loaded[key]
+
+
+def model_path(model_arg: str, work: Path, labels: Labels, quick: bool) -> str:
+    """``Embedder.from_model``'s argument for a configuration's model: the fine-tuned model is trained here (once;
+    reused while its recipe is unchanged) on the judged pairs of the tuning half only."""
+    if model_arg != FINETUNED:
+        return model_arg
+    products = {p.product_id: p for p in labels.products}
+    tuning = set(labels.tune_queries)
+    pairs = training_pairs(products, labels.relevant, tuning.__contains__)
+    console.print(
+        f"[bold]fine-tuning MiniLM[/] on {len(pairs):,} pairs of {len(tuning):,} tuning-half queries"
+    )
+    out = finetune(pairs, work / ("minilm-hd-quick" if quick else "minilm-hd"))
+    return str(out)
 
 
 def candidate_rankings(
@@ -793,7 +815,9 @@ def run_setups(
     """Every ``--backends`` configuration beside the torch baseline, and the issue's summary keys."""
     target = args.target or default_setup()
     setups = parse_setups(args.backends, target)
-    embedders = Embedders(embedder, encode_sample(args, baseline_backend))
+    embedders = Embedders(
+        embedder, encode_sample(args, baseline_backend), lambda arg: model_path(arg, work, labels, args.quick)
+    )
     encoders = [(BASELINE.model, BASELINE.index, BASELINE.model_arg)]
     for setup in setups:
         encoders += [(setup.model, setup.index, setup.model_arg), (setup.model, setup.query, setup.model_arg)]
@@ -962,7 +986,8 @@ def main() -> None:
         "--backends",
         default=None,
         help="encoder configurations to measure beside torch MiniLM, comma separated, each "
-        "[model:]index_backend[/query_backend] (model minilm or mpnet; backends torch, onnx, onnx-int8, "
+        "[model:]index_backend[/query_backend] (model minilm, mpnet, or minilm-hd: MiniLM fine-tuned by the run "
+        "on the tuning half; backends torch, onnx, onnx-int8, "
         f"static); default {DEFAULT_BACKENDS} ({QUICK_BACKENDS} with --quick)",
     )
     parser.add_argument(

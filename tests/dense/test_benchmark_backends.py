@@ -34,6 +34,9 @@ def test_parse_puts_the_baseline_and_the_default_first_and_drops_duplicates() ->
     )
     mpnet = next(s for s in setups if s.model == "mpnet")
     assert mpnet.model_arg == "mpnet" and mpnet.tag == "mpnet-onnx-int8"
+    tuned = rb.parse_setup("minilm-hd:onnx-int8")
+    assert tuned.model_arg == rb.FINETUNED and tuned.label == "minilm-hd:onnx-int8"
+    assert tuned.tag == "minilm-hd-onnx-int8" and not tuned.is_baseline_index
 
 
 def test_catalog_side_decides_the_directory_not_the_query_side() -> None:
