@@ -10,7 +10,7 @@ negatives) with batches free of duplicate texts, one epoch, lr 5e-5, 10% warm-up
 sentence-transformers directory: ``prgym catalog build --dense --dense-model DIR`` embeds with it (int8 ONNX by
 default, exported from it like from any local model).
 
-    python benchmarks/finetune_encoder.py --out models/minilm-homedepot     # ~8 min on 2 cores
+    python benchmarks/finetune_encoder.py --out models/minilm-homedepot     # ~5 min on an idle 2-core machine
 
 The model is written aside and moved into place when complete, and a finished one is reused (``finetune.json``
 records what it was trained from); an interrupted run starts its (minutes-long) training again.
