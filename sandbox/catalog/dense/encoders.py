@@ -14,7 +14,7 @@ source model's fingerprint, so a second process (or a second build) only loads t
 
 Each backend has a fingerprint (the artifact's files), which the snapshot manifest records beside the backend
 name; a snapshot built with a derived backend carries a copy of its encoder (``dense/encoder/``), so it is queried
-with exactly that encoder on any machine. ``onnx`` and ``onnx-int8`` (the default) need onnxruntime and onnx
+with exactly that encoder on any machine with the model installed. ``onnx`` and ``onnx-int8`` (the default) need onnxruntime and onnx
 (in the ``dense`` extra), ``static`` needs model2vec (the ``dense-fast`` extra).
 """
 
