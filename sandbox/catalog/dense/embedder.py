@@ -14,8 +14,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from sandbox.catalog.dense.encoders import (
     load_encoder,
     parse_backend,
     prepare_artifact,
+    quiet_model_loading,
 )
 from sandbox.errors import UserError
 
@@ -56,26 +56,6 @@ def check_dense_dependencies(*, default_model: bool = True) -> None:
         raise DenseDependencyError(
             f"dense retrieval needs {', '.join(missing)}, which is not installed; {_INSTALL_HINT}"
         )
-
-
-@contextmanager
-def _quiet_model_loading() -> Iterator[None]:
-    """No transformers "Loading weights" bar while the model loads (it landed in the middle of search output).
-
-    The setting is process-wide, so it is restored afterwards for the caller's own transformers use.
-    """
-    try:
-        from transformers.utils import logging as hf_logging
-    except ImportError:  # sentence-transformers without transformers cannot load anything anyway
-        yield
-        return
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
 
 
 class ModelSpec(BaseModel):
@@ -268,7 +248,7 @@ class Embedder:
             ) from exc
         source = self.spec.path or self.spec.model_id
         try:
-            with _quiet_model_loading():
+            with quiet_model_loading():
                 return SentenceTransformer(source, device=self.device, local_files_only=True)
         except OSError as exc:
             raise DenseModelUnavailableError(

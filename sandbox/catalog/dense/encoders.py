@@ -14,8 +14,8 @@ source model's fingerprint, so a second process (or a second build) only loads t
 
 Each backend has a fingerprint (the artifact's files), which the snapshot manifest records beside the backend
 name; a snapshot built with a derived backend carries a copy of its encoder (``dense/encoder/``), so it is queried
-with exactly that encoder on any machine with the model installed. ``onnx`` and ``onnx-int8`` (the default) need onnxruntime and onnx
-(in the ``dense`` extra), ``static`` needs model2vec (the ``dense-fast`` extra).
+with exactly that encoder on any machine with the model installed. ``onnx`` and ``onnx-int8`` (the default) need
+onnxruntime and onnx (in the ``dense`` extra), ``static`` needs model2vec (the ``dense-fast`` extra).
 """
 
 from __future__ import annotations
@@ -37,8 +37,6 @@ import numpy as np
 from sandbox.errors import UserError
 
 ENCODER_DIR_ENV = "PRGYM_ENCODER_DIR"
-
-
 STATIC_PCA_DIMS = 256
 STATIC_SIF = 1e-4
 
@@ -138,6 +136,26 @@ def _locked(directory: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def quiet_model_loading() -> Iterator[None]:
+    """No transformers "Loading weights" bar while the model loads (it landed in the middle of search output).
+
+    The setting is process-wide, so it is restored afterwards for the caller's own transformers use.
+    """
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # sentence-transformers without transformers cannot load anything anyway
+        yield
+        return
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+@contextlib.contextmanager
 def _quiet_derivation() -> Iterator[None]:
     """No tracer warnings, weight-loading bars or quantizer advice while an encoder is derived.
 
@@ -148,21 +166,15 @@ def _quiet_derivation() -> Iterator[None]:
     import logging
     import warnings
 
-    from transformers.utils import logging as hf_logging  # sentence-transformers needs transformers anyway
-
     root = logging.getLogger()
     level = root.level
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
     root.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings():
+        with quiet_model_loading(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
         root.setLevel(level)
-        if bars:
-            hf_logging.enable_progress_bar()
 
 
 def artifact_dir(model_fingerprint: str, backend: EncoderBackend) -> Path:
